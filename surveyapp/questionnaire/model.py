@@ -1,0 +1,241 @@
+"""The questionnaire model: what a loaded, validated questionnaire file is.
+
+Everything here is immutable and free of Flask and the database, so the form builder, the
+respondent flow, the analysis and the importers all share one picture of a questionnaire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate
+
+LocalizedText = Mapping[str, str]
+
+QuestionType = Literal[
+    "single_choice",
+    "multiple_choice",
+    "yes_no",
+    "rating",
+    "matrix",
+    "number",
+    "text",
+    "long_text",
+    "info",
+]
+QUESTION_TYPES: tuple[str, ...] = QuestionType.__args__  # type: ignore[attr-defined]
+
+MeasureType = Literal[
+    "awareness",
+    "usage",
+    "satisfaction",
+    "need",
+    "missing_offer",
+    "help_type",
+    "suggestion",
+    "group",
+]
+MEASURE_TYPES: tuple[str, ...] = MeasureType.__args__  # type: ignore[attr-defined]
+
+YES, NO = "yes", "no"
+
+
+def localize(text: LocalizedText | None, lang: str, fallback: str = "nl") -> str:
+    """The text in a language, falling back to Dutch (every label has Dutch)."""
+    if not text:
+        return ""
+    return text.get(lang) or text.get(fallback) or next(iter(text.values()), "")
+
+
+@dataclass(frozen=True)
+class Choice:
+    code: str
+    label: LocalizedText
+    missing: bool = False  # "not applicable / don't know": excluded from scores
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One thing the service offers (or the service itself), with a stable id across waves."""
+
+    id: str
+    label: LocalizedText
+    kind: str = "offering"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a question measures: the seam between questionnaire and analysis."""
+
+    type: MeasureType
+    subject: str | None = None
+    positive: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    register_column: str | None = None
+    funnel_step: int | None = None
+    aspect: str | None = None
+
+
+@dataclass(frozen=True)
+class MatrixItem:
+    id: str
+    label: LocalizedText
+    subject: str | None = None
+    show_if: Expr | None = None
+    show_if_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: QuestionType
+    label: LocalizedText
+    page_id: str
+    help: LocalizedText | None = None
+    required: bool = False
+    choices: tuple[Choice, ...] = ()
+    items: tuple[MatrixItem, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = True
+    max_length: int | None = None
+    show_if: Expr | None = None
+    show_if_source: str | None = None
+    implied_if_hidden: str | None = None
+    measure: Measure | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return self.type != "info"
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(choice.code for choice in self.choices)
+
+    def choice(self, code: str) -> Choice | None:
+        return next((c for c in self.choices if c.code == code), None)
+
+    def variable_names(self) -> list[str]:
+        """The answer keys this question produces (a matrix gives one per item)."""
+        if self.type == "info":
+            return []
+        if self.type == "matrix":
+            return [f"{self.id}/{item.id}" for item in self.items]
+        return [self.id]
+
+    def var_info(self) -> VarInfo:
+        """The condition language's view of this question's answer (a matrix row for matrices)."""
+        numeric = all(_is_number(c.code) for c in self.choices if not c.missing)
+        match self.type:
+            case "multiple_choice":
+                return VarInfo("multi", frozenset(self.codes))
+            case "number":
+                return VarInfo("number")
+            case "text" | "long_text":
+                return VarInfo("text")
+            case "rating" | "matrix":
+                return VarInfo("choice", frozenset(self.codes), numeric_codes=numeric)
+        return VarInfo("choice", frozenset(self.codes))
+
+
+def _is_number(code: str) -> bool:
+    try:
+        float(code)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    title: LocalizedText
+    questions: tuple[Question, ...]
+    intro: LocalizedText | None = None
+    show_if: Expr | None = None
+    show_if_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """A validated questionnaire; ``content_hash`` identifies this exact version."""
+
+    id: str
+    title: LocalizedText
+    languages: tuple[str, ...]
+    pages: tuple[Page, ...]
+    subjects: tuple[Subject, ...]
+    content_hash: str
+    audience: str = "gerechtigden"
+    welcome: LocalizedText | None = None
+    thanks: LocalizedText | None = None
+    organisation: LocalizedText | None = None
+    estimated_minutes: int | None = None
+    version_label: str | None = None
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def questions(self) -> Iterator[Question]:
+        for page in self.pages:
+            yield from page.questions
+
+    def question(self, question_id: str) -> Question:
+        for question in self.questions:
+            if question.id == question_id:
+                return question
+        raise KeyError(question_id)
+
+    def subject(self, subject_id: str) -> Subject:
+        for subject in self.subjects:
+            if subject.id == subject_id:
+                return subject
+        raise KeyError(subject_id)
+
+    def page_index(self, page_id: str) -> int:
+        return next(i for i, page in enumerate(self.pages) if page.id == page_id)
+
+    # --- visibility (server-side, so the questionnaire works without JavaScript) -------------
+
+    def page_visible(self, page: Page, answers: Mapping[str, Any]) -> bool:
+        return page.show_if is None or evaluate(page.show_if, answers)
+
+    def question_visible(self, question: Question, answers: Mapping[str, Any]) -> bool:
+        page = self.pages[self.page_index(question.page_id)]
+        if not self.page_visible(page, answers):
+            return False
+        return question.show_if is None or evaluate(question.show_if, answers)
+
+    def item_visible(self, question: Question, item: MatrixItem, answers: Mapping[str, Any]) -> bool:
+        if not self.question_visible(question, answers):
+            return False
+        return item.show_if is None or evaluate(item.show_if, answers)
+
+    def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
+        """Pages to show, given the answers so far (conditions only look at earlier pages)."""
+        return [
+            page
+            for page in self.pages
+            if self.page_visible(page, answers)
+            and any(self.question_visible(q, answers) for q in page.questions)
+        ]
+
+    def clean_answers(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        """Drop answers to questions that are hidden by now (an earlier answer changed).
+
+        Conditions only look backwards, so visibility is judged on the answers kept so far:
+        a question hidden because of a hidden question is dropped too.
+        """
+        kept: dict[str, Any] = {}
+        for question in self.questions:
+            if not question.answerable or not self.question_visible(question, kept):
+                continue
+            if question.type == "matrix":
+                for item in question.items:
+                    key = f"{question.id}/{item.id}"
+                    if key in answers and self.item_visible(question, item, kept):
+                        kept[key] = answers[key]
+            elif question.id in answers:
+                kept[question.id] = answers[question.id]
+        return kept
