@@ -118,7 +118,8 @@ def _tokenize(source: str) -> list[_Token]:
             break
         match = _TOKEN.match(source, pos)
         if match is None or match.end() == pos:
-            raise ExpressionError(f"unexpected character {source[pos:].strip()[0]!r} at {pos + 1}")
+            at = len(source) - len(source[pos:].lstrip())  # the character itself, not the blank
+            raise ExpressionError(f"unexpected character {source[at]!r} at {at + 1}")
         group = match.lastgroup or ""
         kind, text = group, match.group(group)
         if kind == "name" and text.lower() in _KEYWORDS:
@@ -193,9 +194,7 @@ class _Parser:
         first = self._next("a question id or a value")
         if first.kind in {"string", "number"}:
             if not self._accept("keyword", "in"):
-                raise ExpressionError(
-                    f"a value at {first.pos + 1} can only start '<value> in <question>'"
-                )
+                raise ExpressionError(f"a value at {first.pos + 1} can only start '<value> in <question>'")
             name = self._next("a question id")
             if name.kind != "name":
                 raise ExpressionError(f"expected a question id after 'in', got {name.text!r}")
@@ -261,9 +260,7 @@ def check(expr: Expr, lookup: Callable[[str], VarInfo | None]) -> list[str]:
                 if info is None:
                     return  # the caller reports unknown names with more context
                 if info.kind == "multi":
-                    problems.append(
-                        f"{name!r} is multiple choice: write \"'code' in {name}\", not {op!r}"
-                    )
+                    problems.append(f"{name!r} is multiple choice: write \"'code' in {name}\", not {op!r}")
                 elif info.kind == "number":
                     if not isinstance(value, float):
                         problems.append(f"{name!r} is a number and cannot be compared to text")
@@ -312,6 +309,8 @@ def check(expr: Expr, lookup: Callable[[str], VarInfo | None]) -> list[str]:
 
 
 def _compare(left: Any, op: Comparator, right: Scalar, numeric: bool) -> bool:
+    a: Any
+    b: Any
     if numeric:
         try:
             a, b = float(left), float(right)
@@ -322,21 +321,24 @@ def _compare(left: Any, op: Comparator, right: Scalar, numeric: bool) -> bool:
         b = _format_number(right) if isinstance(right, float) else right
     match op:
         case "=":
-            return a == b
+            return bool(a == b)
         case "!=":
-            return a != b
+            return bool(a != b)
         case "<":
-            return a < b  # type: ignore[operator]
+            return bool(a < b)
         case ">":
-            return a > b  # type: ignore[operator]
+            return bool(a > b)
         case "<=":
-            return a <= b  # type: ignore[operator]
+            return bool(a <= b)
         case ">=":
-            return a >= b  # type: ignore[operator]
+            return bool(a >= b)
     raise AssertionError(op)  # pragma: no cover
 
 
 def _missing(value: Any) -> bool:
+    # NaN is how pandas spells "no answer": it must not count as an answer that differs.
+    if isinstance(value, float) and value != value:
+        return True
     return value is None or value == "" or value == []
 
 
@@ -353,12 +355,17 @@ def evaluate(expr: Expr, answers: Mapping[str, Any]) -> bool:
             answer = answers.get(name)
             if _missing(answer):
                 return False
-            numeric = isinstance(value, float) and not isinstance(answer, str) or op in {
-                "<",
-                ">",
-                "<=",
-                ">=",
-            }
+            numeric = (
+                (isinstance(value, float)
+                and not isinstance(answer, str))
+                or op
+                in {
+                    "<",
+                    ">",
+                    "<=",
+                    ">=",
+                }
+            )
             return _compare(answer, op, value, numeric)
         case InList(name, values):
             answer = answers.get(name)
@@ -380,12 +387,12 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
     Single-choice answers are columns of codes, numbers are numeric columns, and multiple choice
     is one 0/1 column per code named ``question/code`` (the KoboToolbox/ODK convention).
     """
-    false = pd.Series(np.zeros(len(frame), dtype=bool), index=frame.index)
+    false: pd.Series = pd.Series(np.zeros(len(frame), dtype=bool), index=frame.index)
 
     def column(name: str) -> pd.Series | None:
         return frame[name] if name in frame.columns else None
 
-    def visit(node: Expr) -> pd.Series:
+    def visit(node: Expr) -> pd.Series:  # a boolean Series
         match node:
             case Or(items):
                 result = false.copy()
@@ -403,7 +410,17 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
                 values = column(name)
                 if values is None:
                     return false.copy()
-                present = values.notna() & (values.astype("string") != "")
+                present: Any = values.notna() & (values.astype("string") != "")
+                if isinstance(value, float) and op in {"=", "!="}:
+                    # As evaluate(): a text answer (a choice code such as 'na') compares as a
+                    # code, any other answer as a number.
+                    text = values.map(lambda v: isinstance(v, str)).astype(bool)
+                    numbers = pd.to_numeric(values.where(~text), errors="coerce")
+                    present &= text | numbers.notna()
+                    same = ((values.astype("string") == _format_number(value)) & text).fillna(False) | (
+                        numbers == float(value)
+                    )
+                    return (present & (same if op == "=" else ~same)).astype(bool)
                 if isinstance(value, float) or op in {"<", ">", "<=", ">="}:
                     numbers = pd.to_numeric(values, errors="coerce")
                     target: Any = float(value)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -113,7 +113,7 @@ class QuestionnaireError(ValueError):
 
 def content_hash(data: Mapping[str, Any]) -> str:
     """A stable hash of the content: formatting and comments in the file do not count."""
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -185,7 +185,9 @@ class _Builder:
             return {}
         return value
 
-    def unknown_keys(self, data: dict[str, Any], allowed: set[str], location: str, qid: str | None = None) -> None:
+    def unknown_keys(
+        self, data: dict[str, Any], allowed: set[str], location: str, qid: str | None = None
+    ) -> None:
         for key in data:
             if key not in allowed:
                 self.error(location, f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})", qid)
@@ -233,7 +235,7 @@ class _Builder:
             self.error("file", "is empty")
             return None
         top = self.mapping(data, "file")
-        if not top:
+        if not isinstance(data, dict):
             return None
         self.unknown_keys(top, TOP_KEYS, "file")
         if top.get("format", FORMAT) != FORMAT:
@@ -259,7 +261,9 @@ class _Builder:
         thanks = self.text(top.get("thanks"), "thanks", required=False)
         organisation = self.text(top.get("organisation"), "organisation", required=False)
         minutes = top.get("estimated_minutes")
-        if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0):
+        if minutes is not None and (
+            not isinstance(minutes, int) or isinstance(minutes, bool) or minutes <= 0
+        ):
             self.error("estimated_minutes", "must be a positive whole number")
             minutes = None
         audience = top.get("audience", "gerechtigden")
@@ -279,7 +283,7 @@ class _Builder:
             languages=self.languages,
             pages=tuple(pages),
             subjects=tuple(self.subjects.values()),
-            content_hash=content_hash(top),
+            content_hash=content_hash(top) if not self.problems else "",
             audience=audience,
             welcome=welcome,
             thanks=thanks,
@@ -298,7 +302,7 @@ class _Builder:
         for index, entry in enumerate(raw):
             where = f"{location}[{index}]"
             item = self.mapping(entry, where, qid)
-            if not item:
+            if not isinstance(entry, dict):
                 continue
             self.unknown_keys(item, {"code", "label", "missing"}, where, qid)
             if "code" not in item or item["code"] is None or _code(item["code"]).strip() == "":
@@ -328,7 +332,7 @@ class _Builder:
         for index, entry in enumerate(raw):
             where = f"subjects[{index}]"
             item = self.mapping(entry, where)
-            if not item:
+            if not isinstance(entry, dict):
                 continue
             self.unknown_keys(item, {"id", "label", "kind"}, where)
             sid = self.ident(item.get("id"), where, "subject id")
@@ -363,7 +367,7 @@ class _Builder:
         for p_index, entry in enumerate(raw):
             where = f"pages[{p_index}]"
             page = self.mapping(entry, where)
-            if not page:
+            if not isinstance(entry, dict):
                 continue
             self.unknown_keys(page, PAGE_KEYS, where)
             pid = self.ident(page.get("id"), where, "page id") or f"page_{p_index}"
@@ -411,7 +415,7 @@ class _Builder:
 
     def build_question(self, entry: Any, where: str, page_id: str) -> Question | None:
         raw = self.mapping(entry, where)
-        if not raw:
+        if not isinstance(entry, dict):
             return None
         qid = self.ident(raw.get("id"), where, "question id")
         if qid is None:
@@ -461,7 +465,9 @@ class _Builder:
         max_length = raw.get("max_length", DEFAULT_MAX_LENGTH.get(qtype))
         if "max_length" in raw and qtype not in DEFAULT_MAX_LENGTH:
             self.error(where, f"max_length does not apply to a {qtype} question", qid)
-        elif max_length is not None and (not isinstance(max_length, int) or max_length <= 0):
+        elif max_length is not None and (
+            not isinstance(max_length, int) or isinstance(max_length, bool) or max_length <= 0
+        ):
             self.error(where, "max_length must be a positive whole number", qid)
             max_length = DEFAULT_MAX_LENGTH.get(qtype)
 
@@ -504,13 +510,13 @@ class _Builder:
                     self.error(where, f"'{key}' only applies to a matrix question", qid)
             return ()
         spec = raw.get("items")
-        entries: list[dict[str, Any]] = []
+        entries: list[Any] = []
         if spec == "subjects":
             if not self.subjects:
                 self.error(f"{where}.items", "'items: subjects' needs a subjects list", qid)
             entries = [{"subject": sid} for sid in self.subjects]
         elif isinstance(spec, list) and spec:
-            entries = [self.mapping(e, f"{where}.items[{i}]", qid) for i, e in enumerate(spec)]
+            entries = list(spec)
         else:
             self.error(where, "a matrix needs items: a list of {id, label} or 'subjects'", qid)
             return ()
@@ -522,15 +528,16 @@ class _Builder:
         seen: set[str] = set()
         for index, entry in enumerate(entries):
             loc = f"{where}.items[{index}]"
-            if not entry:
+            if not isinstance(entry, dict):
+                self.mapping(entry, loc, qid)
                 continue
             self.unknown_keys(entry, {"id", "label", "subject", "show_if"}, loc, qid)
             subject_id = entry.get("subject")
             if subject_id is not None and subject_id not in self.subjects:
                 self.error(loc, f"unknown subject {subject_id!r}", qid)
                 continue
-            item_id = entry.get("id", subject_id)
-            if self.ident(item_id, loc, "item id", qid) is None:
+            item_id = self.ident(entry.get("id", subject_id), loc, "item id", qid)
+            if item_id is None:
                 continue
             if item_id in seen:
                 self.error(loc, f"duplicate item id {item_id!r}", qid)
@@ -593,7 +600,7 @@ class _Builder:
         if isinstance(raw, str):
             raw = {"type": raw}
         data = self.mapping(raw, loc, qid)
-        if not data:
+        if not isinstance(raw, dict):
             return None
         self.unknown_keys(data, MEASURE_KEYS, loc, qid)
         mtype = data.get("type")
@@ -606,9 +613,9 @@ class _Builder:
         subject = data.get("subject")
         if subject is not None and subject not in self.subjects:
             self.error(loc, f"unknown subject {subject!r}", qid)
-        if mtype in {"awareness", "usage", "satisfaction"} and subject is None:
-            if qtype != "matrix" or any(item.subject is None for item in items):
-                self.error(loc, f"measure {mtype!r} needs a subject (or matrix items that are subjects)", qid)
+        needs_subject = mtype in {"awareness", "usage", "satisfaction"} and subject is None
+        if needs_subject and (qtype != "matrix" or any(item.subject is None for item in items)):
+            self.error(loc, f"measure {mtype!r} needs a subject (or matrix items that are subjects)", qid)
         codes = {c.code for c in choices}
         positive = tuple(_code(c) for c in _as_list(data.get("positive")))
         if not positive and mtype in MEASURES_WITH_POSITIVE and qtype != "multiple_choice":
@@ -632,7 +639,9 @@ class _Builder:
             elif not isinstance(register_column, str) or not register_column.strip():
                 self.error(loc, "register_column must be a column name", qid)
         funnel_step = data.get("funnel_step")
-        if funnel_step is not None and (not isinstance(funnel_step, int) or funnel_step < 1):
+        if funnel_step is not None and (
+            not isinstance(funnel_step, int) or isinstance(funnel_step, bool) or funnel_step < 1
+        ):
             self.error(loc, "funnel_step must be a whole number from 1", qid)
             funnel_step = None
         aspect = data.get("aspect")
@@ -673,22 +682,34 @@ class _Builder:
             for q_index, question in enumerate(page.questions):
                 loc = f"pages[{index}].questions[{q_index}]"
                 if question.show_if is not None:
-                    targets.append((f"{loc}.show_if", question.show_if, question.id, question.show_if_source or ""))
+                    targets.append(
+                        (f"{loc}.show_if", question.show_if, question.id, question.show_if_source or "")
+                    )
                 for i_index, item in enumerate(question.items):
                     if item.show_if is not None:
                         targets.append(
-                            (f"{loc}.items[{i_index}].show_if", item.show_if, question.id, item.show_if_source or "")
+                            (
+                                f"{loc}.items[{i_index}].show_if",
+                                item.show_if,
+                                question.id,
+                                item.show_if_source or "",
+                            )
                         )
             for location, expr, qid, source in targets:
                 bad_name = False
                 for name in expressions.references(expr):
                     if name in visible:
                         if visible[name].type == "matrix" and "/" not in name:
-                            self.error(location, f"{source!r}: {name!r} is a matrix: name a row as {name}/item", qid)
+                            self.error(
+                                location, f"{source!r}: {name!r} is a matrix: name a row as {name}/item", qid
+                            )
                             bad_name = True
                         continue
                     bad_name = True
-                    if name in known:
+                    if name in known and not known[name][0].answerable:
+                        message = f"{source!r}: {name!r} is an information text, not an answer"
+                        self.error(location, message, qid)
+                    elif name in known:
                         where = "a later page" if known[name][1] > index else "the same page"
                         self.error(
                             location,
@@ -713,7 +734,7 @@ class _Builder:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    return cast(list[Any], value) if isinstance(value, list) else [value]
+    return value if isinstance(value, list) else [value]
 
 
 def _numeric(code: str) -> bool:

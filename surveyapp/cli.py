@@ -1,0 +1,95 @@
+"""The ``surveyapp`` command line: one Flask CLI group bound to ``create_app``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from surveyapp.questionnaire import QuestionnaireError, check_file
+
+
+def _create_app() -> Flask:
+    from surveyapp import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main() -> None:
+    """surveyapp: recurring stakeholder surveys (questionnaires, waves, analysis, reports)."""
+
+
+@click.group("questionnaire")
+def questionnaire_group() -> None:
+    """Check, import and store questionnaire files."""
+
+
+@questionnaire_group.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def questionnaire_check(files: tuple[str, ...]) -> None:
+    """Validate questionnaire FILES; print every problem and exit non-zero if there are any."""
+    failed = False
+    for name in files:
+        problems = check_file(name)
+        if problems:
+            failed = True
+            click.echo(f"{name}: {len(problems)} problem(s)")
+            for problem in problems:
+                click.echo(f"  - {problem}")
+        else:
+            click.echo(f"{name}: OK")
+    if failed:
+        sys.exit(1)
+
+
+@questionnaire_group.command("import-xlsform")
+@click.argument("xlsx", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def questionnaire_import_xlsform(xlsx: str, out: str) -> None:
+    """Convert an XLSForm workbook (KoboToolbox/ODK) into a questionnaire YAML file."""
+    from surveyapp.questionnaire import build_questionnaire
+    from surveyapp.questionnaire.xlsform import XLSFormError, convert_xlsform, write_yaml
+
+    try:
+        data, problems = convert_xlsform(xlsx)
+    except XLSFormError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for problem in problems:
+        click.echo(f"  - not converted: {problem}", err=True)
+    try:
+        build_questionnaire(data, source=xlsx)
+    except QuestionnaireError as exc:
+        raise click.ClickException(f"the converted questionnaire is not valid:\n{exc}") from exc
+    write_yaml(data, out)
+    click.echo(f"wrote {out}" + (f" ({len(problems)} item(s) not converted)" if problems else ""))
+    if problems:
+        sys.exit(1)
+
+
+@questionnaire_group.command("load")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def questionnaire_load(files: tuple[str, ...]) -> None:
+    """Store questionnaire FILES as versions in the database (idempotent by content hash)."""
+    from surveyapp.extensions import db
+    from surveyapp.services.questionnaires import store_file
+
+    for name in files:
+        try:
+            version, questionnaire = store_file(Path(name))
+        except QuestionnaireError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"{name}: {questionnaire.id} version {version.content_hash[:12]} (id {version.id})")
+    db.session.commit()
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the command groups to the app (so ``flask --app surveyapp`` has them too)."""
+    app.cli.add_command(questionnaire_group)
+    from surveyapp.demo import demo_command
+
+    app.cli.add_command(demo_command)

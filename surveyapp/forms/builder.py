@@ -1,0 +1,81 @@
+"""Build the WTForms form class of one questionnaire page from the question-type registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+
+from surveyapp.forms.registry import FIELD_BUILDERS, FieldSpec, initial_value, read_answer
+from surveyapp.questionnaire.model import Page, Question, Questionnaire
+
+
+class PageForm(FlaskForm):
+    """Base class of every questionnaire page form; subclasses get one field per answer."""
+
+    # Filled in on each generated subclass: which question each field belongs to.
+    field_questions: ClassVar[dict[str, Question]] = {}
+    field_answer_keys: ClassVar[dict[str, str]] = {}
+    visible_questions: ClassVar[tuple[Question, ...]] = ()
+
+
+@dataclass(frozen=True)
+class _QuestionFields:
+    question: Question
+    specs: list[FieldSpec]
+
+
+def _question_fields(
+    questionnaire: Questionnaire, page: Page, lang: str, answers: Mapping[str, Any]
+) -> list[_QuestionFields]:
+    result = []
+    for question in page.questions:
+        if not questionnaire.question_visible(question, answers):
+            continue
+        specs = FIELD_BUILDERS[question.type](questionnaire, question, lang, answers)
+        if question.type == "matrix" and not specs:
+            continue  # every row hidden: nothing to ask
+        result.append(_QuestionFields(question, specs))
+    return result
+
+
+def build_page_form(
+    questionnaire: Questionnaire,
+    page: Page,
+    lang: str,
+    answers: Mapping[str, Any],
+    formdata: MultiDict[str, Any] | None = None,
+) -> PageForm:
+    """A form instance for one page: only the questions visible given earlier answers.
+
+    Saved answers pre-fill the fields when no form data is posted (save and resume).
+    """
+    parts = _question_fields(questionnaire, page, lang, answers)
+    attrs: dict[str, Any] = {
+        "field_questions": {},
+        "field_answer_keys": {},
+        "visible_questions": tuple(part.question for part in parts),
+    }
+    for part in parts:
+        for spec in part.specs:
+            attrs[spec.name] = spec.field
+            attrs["field_questions"][spec.name] = part.question
+            attrs["field_answer_keys"][spec.name] = spec.answer_key
+    form_class = type(f"PageForm_{page.id}", (PageForm,), attrs)
+    initial = {
+        name: initial_value(attrs["field_questions"][name], answers.get(key))
+        for name, key in attrs["field_answer_keys"].items()
+    }
+    form: PageForm = form_class(formdata=formdata, data=initial)
+    return form
+
+
+def page_answers(form: PageForm) -> dict[str, Any]:
+    """Answers of a validated page form, keyed by answer name; empty answers are None."""
+    return {
+        form.field_answer_keys[name]: read_answer(question, form[name])
+        for name, question in form.field_questions.items()
+    }

@@ -1,0 +1,1 @@
+"""Service functions shared by views, CLI commands and the demo: explicit arguments, no commits."""

@@ -1,0 +1,215 @@
+"""The respondent's way through a survey: open a link, save pages, submit anonymously.
+
+Service functions take explicit arguments and leave committing to the caller (the view), so
+the same steps serve the web flow, imports, the demo and the tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from sqlalchemy import delete, select, update
+
+from surveyapp.extensions import db
+from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.questionnaire import Questionnaire, build_questionnaire
+from surveyapp.questionnaire.model import Page
+
+TOKEN_BYTES = 32  # 256 bits: far beyond guessing, and only its hash is stored
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are long and random, so a plain SHA-256 is a safe one-way lookup key."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+@lru_cache(maxsize=32)
+def _questionnaire_from_content(content_hash: str, content_json: str) -> Questionnaire:
+    import json
+
+    return build_questionnaire(json.loads(content_json), source=f"version {content_hash[:12]}")
+
+
+def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
+    """The validated model of a stored, frozen questionnaire version (cached by hash)."""
+    import json
+
+    return _questionnaire_from_content(version.content_hash, json.dumps(version.content, sort_keys=True))
+
+
+LinkState = Literal["ok", "unknown", "submitted", "closed"]
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    state: LinkState
+    invitation: Invitation | None = None
+
+
+def check_token(token: str) -> LinkCheck:
+    """Look an invitation up by the hash of its token and say whether it can be answered."""
+    if not token or len(token) > 128:
+        return LinkCheck("unknown")
+    invitation = db.session.execute(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    ).scalar_one_or_none()
+    if invitation is None:
+        return LinkCheck("unknown")
+    return check_invitation(invitation)
+
+
+def check_invitation(invitation: Invitation) -> LinkCheck:
+    if invitation.submitted:
+        return LinkCheck("submitted", invitation)
+    if invitation.wave.state != "open":
+        return LinkCheck("closed", invitation)
+    return LinkCheck("ok", invitation)
+
+
+def start(invitation: Invitation) -> DraftAnswers:
+    """Mark the invitation started and return its draft (created on first visit)."""
+    if invitation.started_on is None:
+        invitation.started_on = today()
+    draft = draft_of(invitation.id)
+    if draft is None:
+        draft = DraftAnswers(invitation_id=invitation.id, answers={}, pages_done=[])
+        db.session.add(draft)
+        db.session.flush()
+    return draft
+
+
+def draft_of(invitation_id: int, *, for_update: bool = False) -> DraftAnswers | None:
+    query = select(DraftAnswers).where(DraftAnswers.invitation_id == invitation_id)
+    if for_update:
+        # Two browsers on the same link: serialise page saves so no page is lost.
+        query = query.with_for_update()
+    return db.session.execute(query).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """Where a respondent is: the visible pages given their answers so far."""
+
+    pages: list[Page]
+
+    def index(self, page_id: str) -> int | None:
+        return next((i for i, page in enumerate(self.pages) if page.id == page_id), None)
+
+    def after(self, page_id: str) -> Page | None:
+        index = self.index(page_id)
+        if index is None or index + 1 >= len(self.pages):
+            return None
+        return self.pages[index + 1]
+
+    def before(self, page_id: str) -> Page | None:
+        index = self.index(page_id)
+        if index is None or index == 0:
+            return None
+        return self.pages[index - 1]
+
+
+def navigation(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Navigation:
+    return Navigation(questionnaire.visible_pages(answers))
+
+
+def save_page(
+    questionnaire: Questionnaire,
+    draft: DraftAnswers,
+    page: Page,
+    page_answers: Mapping[str, Any],
+    *,
+    completed: bool,
+) -> dict[str, Any]:
+    """Merge one page's answers into the draft; answers made irrelevant by a change are dropped."""
+    answers = dict(draft.answers or {})
+    for key, value in page_answers.items():
+        if value is None:
+            answers.pop(key, None)
+        else:
+            answers[key] = value
+    # The page's own keys that are no longer shown (a matrix row hidden by now) go too.
+    answers = questionnaire.clean_answers(answers)
+    draft.answers = answers
+    done = [p for p in (draft.pages_done or []) if p != page.id]
+    if completed:
+        done.append(page.id)
+    draft.pages_done = done
+    nav = navigation(questionnaire, answers)
+    following = nav.after(page.id)
+    draft.current_page = following.id if (completed and following) else page.id
+    return answers
+
+
+def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:
+    """The first visible page with a required question left unanswered (None if complete)."""
+    for page in questionnaire.visible_pages(answers):
+        for question in page.questions:
+            if not question.required or not questionnaire.question_visible(question, answers):
+                continue
+            if question.type == "matrix":
+                keys = [
+                    f"{question.id}/{item.id}"
+                    for item in question.items
+                    if questionnaire.item_visible(question, item, answers)
+                ]
+            else:
+                keys = [question.id]
+            if any(answers.get(key) in (None, "", []) for key in keys):
+                return page
+    return None
+
+
+SubmitOutcome = Literal["submitted", "already_submitted", "incomplete"]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    page: Page | None = None  # where to go for an incomplete questionnaire
+
+
+def submit(questionnaire: Questionnaire, wave: Wave, invitation_id: int, language: str) -> SubmitResult:
+    """Move the draft into an anonymous response, exactly once, in the caller's transaction.
+
+    The conditional UPDATE is the guard against double submits: under concurrent submits on
+    PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
+    """
+    draft = draft_of(invitation_id, for_update=True)
+    answers = questionnaire.clean_answers(draft.answers if draft else {})
+    incomplete = missing_required(questionnaire, answers)
+    if incomplete is not None:
+        return SubmitResult("incomplete", incomplete)
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.submitted.is_(False))
+        .values(submitted=True)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return SubmitResult("already_submitted")
+    db.session.add(
+        Response(
+            wave_id=wave.id,
+            questionnaire_version_id=wave.questionnaire_version_id,
+            submitted_on=today(),
+            language=language,
+            source="web",
+            answers=answers,
+        )
+    )
+    db.session.execute(delete(DraftAnswers).where(DraftAnswers.invitation_id == invitation_id))
+    return SubmitResult("submitted")

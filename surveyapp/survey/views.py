@@ -1,0 +1,230 @@
+"""Respondent pages: personal link, welcome, one page per section, review, submit, thanks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from surveyapp.extensions import db
+from surveyapp.forms import build_page_form, page_answers
+from surveyapp.models import Invitation
+from surveyapp.questionnaire.model import Page, Questionnaire, localize
+from surveyapp.survey import bp, service
+
+SESSION_KEY = "invitation_id"
+
+
+def _language(invitation: Invitation) -> str:
+    wanted = str(get_locale() or "nl")
+    languages = invitation.wave.languages or ["nl"]
+    return wanted if wanted in languages else languages[0]
+
+
+def _current() -> tuple[Invitation, Questionnaire]:
+    """The invitation this browser opened, or a clear 4xx when there is none or it is done."""
+    invitation_id = session.get(SESSION_KEY)
+    invitation = db.session.get(Invitation, invitation_id) if isinstance(invitation_id, int) else None
+    if invitation is None:
+        abort(403, _("Open the survey with the personal link from your invitation e-mail."))
+    check = service.check_invitation(invitation)
+    if check.state == "submitted":
+        abort(409, _("This questionnaire has already been submitted. Thank you!"))
+    if check.state == "closed":
+        abort(410, _("This survey is closed. Thank you for your interest."))
+    return invitation, service.questionnaire_of(invitation.wave.questionnaire_version)
+
+
+@bp.get("/s/<token>")
+def open_link(token: str) -> Any:
+    """A personal link: remember the invitation in the session and move the token out of the URL."""
+    check = service.check_token(token)
+    if check.state == "unknown" or check.invitation is None:
+        abort(404, _("This link is not valid. Check that you copied the whole link from the e-mail."))
+    if check.state == "submitted":
+        return render_template("survey/already.html"), 200
+    if check.state == "closed":
+        abort(410, _("This survey is closed. Thank you for your interest."))
+    invitation = check.invitation
+    session[SESSION_KEY] = invitation.id
+    if "lang" not in session and invitation.language in (invitation.wave.languages or []):
+        session["lang"] = invitation.language
+    service.start(invitation)
+    db.session.commit()
+    return redirect(url_for("survey.welcome"))
+
+
+@bp.get("/survey/")
+def welcome() -> str:
+    invitation, questionnaire = _current()
+    draft = service.draft_of(invitation.id)
+    answers = draft.answers if draft else {}
+    nav = service.navigation(questionnaire, answers)
+    resume_page = draft.current_page if draft and draft.pages_done else None
+    if resume_page is not None and nav.index(resume_page) is None:
+        resume_page = nav.pages[0].id
+    return render_template(
+        "survey/welcome.html",
+        questionnaire=questionnaire,
+        lang=_language(invitation),
+        first_page=nav.pages[0].id,
+        resume_page=resume_page,
+    )
+
+
+def _render_page(
+    questionnaire: Questionnaire, page: Page, form: Any, answers: dict[str, Any], lang: str
+) -> str:
+    nav = service.navigation(questionnaire, answers)
+    index = nav.index(page.id) or 0
+    groups = [
+        (question, [form[name] for name, q in form.field_questions.items() if q.id == question.id])
+        for question in form.visible_questions
+    ]
+    return render_template(
+        "survey/page.html",
+        questionnaire=questionnaire,
+        page=page,
+        form=form,
+        groups=groups,
+        lang=lang,
+        number=index + 1,
+        total=len(nav.pages),
+        has_previous=index > 0,
+    )
+
+
+@bp.get("/survey/p/<page_id>")
+def page(page_id: str) -> str:
+    invitation, questionnaire = _current()
+    draft = service.draft_of(invitation.id) or service.start(invitation)
+    answers = dict(draft.answers or {})
+    nav = service.navigation(questionnaire, answers)
+    if nav.index(page_id) is None:
+        abort(404, _("This page is not part of your questionnaire."))
+    current = questionnaire.pages[questionnaire.page_index(page_id)]
+    lang = _language(invitation)
+    form = build_page_form(questionnaire, current, lang, answers)
+    db.session.commit()
+    return _render_page(questionnaire, current, form, answers, lang)
+
+
+def _partial_answers(form: Any) -> dict[str, Any]:
+    """On 'back' and 'save for later', keep each answer that is valid on its own."""
+    form.validate()
+    kept = page_answers(form)
+    for name in form.errors:
+        if name in form.field_answer_keys and form[name].raw_data:
+            kept.pop(form.field_answer_keys[name], None)  # invalid data is not saved
+    return kept
+
+
+@bp.post("/survey/p/<page_id>")
+def save(page_id: str) -> Any:
+    invitation, questionnaire = _current()
+    draft = service.draft_of(invitation.id, for_update=True) or service.start(invitation)
+    answers = dict(draft.answers or {})
+    nav = service.navigation(questionnaire, answers)
+    if nav.index(page_id) is None:
+        abort(404, _("This page is not part of your questionnaire."))
+    current = questionnaire.pages[questionnaire.page_index(page_id)]
+    lang = _language(invitation)
+    action = request.form.get("action", "next")
+    if action not in {"next", "back", "save"}:
+        abort(400, _("Unknown action."))
+    form = build_page_form(questionnaire, current, lang, answers, formdata=request.form)
+
+    if action == "next":
+        if not form.validate():
+            db.session.rollback()
+            return _render_page(questionnaire, current, form, answers, lang), 422
+        answers = service.save_page(questionnaire, draft, current, page_answers(form), completed=True)
+        db.session.commit()
+        following = service.navigation(questionnaire, answers).after(page_id)
+        if following is None:
+            return redirect(url_for("survey.review"))
+        return redirect(url_for("survey.page", page_id=following.id))
+
+    answers = service.save_page(questionnaire, draft, current, _partial_answers(form), completed=False)
+    db.session.commit()
+    if action == "save":
+        return redirect(url_for("survey.saved"))
+    previous = service.navigation(questionnaire, answers).before(page_id)
+    if previous is None:
+        return redirect(url_for("survey.welcome"))
+    return redirect(url_for("survey.page", page_id=previous.id))
+
+
+@bp.get("/survey/saved")
+def saved() -> str:
+    _current()
+    return render_template("survey/saved.html")
+
+
+def _answer_text(questionnaire: Questionnaire, key: str, value: Any, lang: str) -> str:
+    question = questionnaire.question(key.split("/", 1)[0])
+    if isinstance(value, list):
+        return "; ".join(localize(c.label, lang) for c in question.choices if c.code in value)
+    choice = question.choice(str(value)) if question.choices else None
+    return localize(choice.label, lang) if choice else str(value)
+
+
+@bp.get("/survey/review")
+def review() -> str:
+    invitation, questionnaire = _current()
+    draft = service.draft_of(invitation.id)
+    answers = questionnaire.clean_answers(draft.answers if draft else {})
+    lang = _language(invitation)
+    sections = []
+    for page_ in questionnaire.visible_pages(answers):
+        rows = []
+        for question in page_.questions:
+            if not question.answerable or not questionnaire.question_visible(question, answers):
+                continue
+            if question.type == "matrix":
+                for item in question.items:
+                    key = f"{question.id}/{item.id}"
+                    if questionnaire.item_visible(question, item, answers):
+                        label = f"{localize(question.label, lang)} — {localize(item.label, lang)}"
+                        value = answers.get(key)
+                        rows.append((label, _answer_text(questionnaire, key, value, lang) if value else None))
+            else:
+                value = answers.get(question.id)
+                shown = (
+                    _answer_text(questionnaire, question.id, value, lang) if value not in (None, []) else None
+                )
+                rows.append((localize(question.label, lang), shown))
+        sections.append((page_, rows))
+    incomplete = service.missing_required(questionnaire, answers)
+    return render_template(
+        "survey/review.html",
+        questionnaire=questionnaire,
+        sections=sections,
+        lang=lang,
+        incomplete=incomplete,
+    )
+
+
+@bp.post("/survey/submit")
+def submit() -> WerkzeugResponse | tuple[str, int]:
+    invitation, questionnaire = _current()
+    result = service.submit(questionnaire, invitation.wave, invitation.id, _language(invitation))
+    if result.outcome == "incomplete" and result.page is not None:
+        db.session.rollback()
+        return redirect(url_for("survey.page", page_id=result.page.id, incomplete=1))
+    if result.outcome == "already_submitted":
+        db.session.rollback()
+        return render_template("survey/already.html"), 409
+    thanks = localize(questionnaire.thanks, _language(invitation))
+    db.session.commit()
+    session.pop(SESSION_KEY, None)
+    session["thanks"] = thanks
+    return redirect(url_for("survey.thanks"))
+
+
+@bp.get("/survey/thanks")
+def thanks() -> str:
+    return render_template("survey/thanks.html", thanks=session.get("thanks"))
