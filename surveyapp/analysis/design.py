@@ -84,16 +84,12 @@ class SurveyDesign:
         return cls(np.ones(int(n)), population_size=population_size)
 
     @classmethod
-    def from_weights(
-        cls, weights: npt.ArrayLike, population_size: float | None = None
-    ) -> SurveyDesign:
+    def from_weights(cls, weights: npt.ArrayLike, population_size: float | None = None) -> SurveyDesign:
         """Base (design) weights without calibration, as R `svydesign(ids=~1, weights=~w)`."""
         return cls(np.asarray(weights, dtype=np.float64), population_size=population_size)
 
     @classmethod
-    def from_raking(
-        cls, raking: RakingResult, population_size: float | None = None
-    ) -> SurveyDesign:
+    def from_raking(cls, raking: RakingResult, population_size: float | None = None) -> SurveyDesign:
         """Raked weights whose variance carries the calibration adjustment, as R `rake()`."""
         return cls(raking.weights, calibration=raking.margins, population_size=population_size)
 
@@ -121,9 +117,7 @@ class SurveyDesign:
     def variance_scale(self) -> float:
         """(1 − n/N) · n/(n − 1), the factor R `onestrat` puts on Σ(x − x̄)²."""
         n = self.n
-        fpc = 1.0 if self.population_size is None else (self.population_size - n) / (
-            self.population_size
-        )
+        fpc = 1.0 if self.population_size is None else (self.population_size - n) / (self.population_size)
         return fpc * n / (n - 1) if n > 1 else fpc
 
     def to_dict(self) -> dict[str, Any]:

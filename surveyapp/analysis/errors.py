@@ -48,17 +48,13 @@ class UnknownCategoryError(AnalysisError):
         self.variable = variable
         self.categories = categories
         shown = ", ".join(repr(c) for c in categories[:10])
-        super().__init__(
-            f"Variable {variable!r} has respondent categories missing from the margins: {shown}"
-        )
+        super().__init__(f"Variable {variable!r} has respondent categories missing from the margins: {shown}")
 
 
 class RakingNotConvergedError(AnalysisError):
     """Iterative proportional fitting stopped before the margins were met."""
 
-    def __init__(
-        self, variables: tuple[str, ...], max_error: float, sweeps: int, detail: str = ""
-    ) -> None:
+    def __init__(self, variables: tuple[str, ...], max_error: float, sweeps: int, detail: str = "") -> None:
         self.variables = variables
         self.max_error = max_error
         self.sweeps = sweeps

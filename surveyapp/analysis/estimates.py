@@ -117,9 +117,7 @@ def tabulate(
         answered = ~np.isnan(means)
         weighted = np.where(answered, means, 0.0).T @ design.weights
         total = answered.T.astype(np.float64) @ design.weights
-        shift[~is_proportion] = np.divide(
-            weighted, total, out=np.zeros_like(weighted), where=total > 0
-        )
+        shift[~is_proportion] = np.divide(weighted, total, out=np.zeros_like(weighted), where=total > 0)
         values = values - shift
     codings = [overall_coding(design.n), *code_groups(groups, design.n)]
     cubes = build_cubes(design, values, codings, ~is_proportion)
@@ -140,9 +138,7 @@ def domain_statistics(design: SurveyDesign, cube: GroupCube) -> DomainStatistics
         cell_e=(slope * cube.sum_y + intercept * cube.count).reshape(n_cells, -1),
         total_we=(slope * cube.w_y + intercept * cube.w_sum).sum(axis=0).ravel(),
         cell_w2e=(slope * cube.w2_y + intercept * cube.w2_sum).reshape(n_cells, -1),
-        total_w2e2=(
-            slope**2 * cube.w2_yy + 2 * slope * intercept * cube.w2_y + intercept**2 * cube.w2_sum
-        )
+        total_w2e2=(slope**2 * cube.w2_yy + 2 * slope * intercept * cube.w2_y + intercept**2 * cube.w2_sum)
         .sum(axis=0)
         .ravel(),
     ).reshape(n_domains, n_items)
@@ -183,9 +179,7 @@ def table_estimates(
                 p_low, p_high = korn_graubard_interval(p, s, d, cell_n, rows, level)
             low[:, is_proportion] = p_low
             high[:, is_proportion] = p_high
-        results.extend(
-            _cube_estimates(table, cube, statistics, estimate, se, low, high, ci_method, level)
-        )
+        results.extend(_cube_estimates(table, cube, statistics, estimate, se, low, high, ci_method, level))
     return results
 
 
@@ -246,9 +240,7 @@ def korn_graubard_interval(
     n_eff = p(1−p)/Var(p) · (t_{n_rows−1}/t_{df})², then beta quantiles. Where p is 0 or 1
     (variance zero, R gives NaN) the effective size falls back to the n respondents.
     """
-    prop, s, d, count, rows = (
-        np.asarray(a, dtype=np.float64) for a in (p, se, df, n, n_rows)
-    )
+    prop, s, d, count, rows = (np.asarray(a, dtype=np.float64) for a in (p, se, df, n, n_rows))
     alpha = 1 - level
     inside = (prop > 0) & (prop < 1) & (s > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,9 +268,7 @@ def _boundary_interval(
 
 def _t_quantile(df: FloatArray, level: float) -> FloatArray:
     with np.errstate(invalid="ignore"):
-        quantile: FloatArray = np.where(
-            df >= 1, stats.t.ppf(0.5 + level / 2, np.maximum(df, 1)), np.nan
-        )
+        quantile: FloatArray = np.where(df >= 1, stats.t.ppf(0.5 + level / 2, np.maximum(df, 1)), np.nan)
     return quantile
 
 

@@ -163,7 +163,7 @@ def rake(
     total_sweeps = 0
     trim_rounds = 0
     while True:
-        cell_totals = np.bincount(cells, weights=weights, minlength=cell_codes.shape[0])
+        cell_totals = np.bincount(cells, weights, cell_codes.shape[0]).astype(np.float64)
         factors, sweeps, error = _ipf(cell_totals, cell_codes, targets, epsilon, max_sweeps)
         total_sweeps += sweeps
         weights = weights * factors[cells]
@@ -228,18 +228,14 @@ def _ipf(
     sweeps = 0
     while error >= epsilon and sweeps < max_sweeps:
         for m, target in enumerate(targets):
-            current = np.bincount(
-                cell_codes[:, m], weights=cell_totals * factors, minlength=target.size
-            )
+            current = np.bincount(cell_codes[:, m], weights=cell_totals * factors, minlength=target.size)
             factors *= (target / current)[cell_codes[:, m]]
         sweeps += 1
         error = _cell_margin_error(cell_totals * factors, cell_codes, targets)
     return factors, sweeps, error
 
 
-def _cell_margin_error(
-    weighted_cells: FloatArray, cell_codes: IntArray, targets: list[FloatArray]
-) -> float:
+def _cell_margin_error(weighted_cells: FloatArray, cell_codes: IntArray, targets: list[FloatArray]) -> float:
     worst = 0.0
     for m, target in enumerate(targets):
         current = np.bincount(cell_codes[:, m], weights=weighted_cells, minlength=target.size)
@@ -273,9 +269,7 @@ def _worst_margin(weights: FloatArray, margins: tuple[RakingMargin, ...]) -> str
     return text
 
 
-def _code_margin(
-    frame: pd.DataFrame, variable: str, targets: Mapping[Hashable, float]
-) -> RakingMargin:
+def _code_margin(frame: pd.DataFrame, variable: str, targets: Mapping[Hashable, float]) -> RakingMargin:
     """Check one margin against the respondents and code each respondent's category."""
     if variable not in frame.columns:
         raise InvalidInputError(f"Raking variable {variable!r} is not a column of the data.")
@@ -317,9 +311,7 @@ def _check_totals(margins: tuple[RakingMargin, ...]) -> None:
         listed = ", ".join(
             f"{margin.variable}={total:.10g}" for margin, total in zip(margins, totals, strict=True)
         )
-        raise InvalidMarginError(
-            f"Margins must describe the same population; their totals differ: {listed}"
-        )
+        raise InvalidMarginError(f"Margins must describe the same population; their totals differ: {listed}")
 
 
 def _trim_bounds(trim: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -329,7 +321,6 @@ def _trim_bounds(trim: tuple[float, float] | None) -> tuple[float, float] | None
     # The mean weight must itself be allowed, or no weights can satisfy both bounds.
     if not (0 <= lower <= 1 <= upper) or not np.isfinite(upper) or lower == upper:
         raise InvalidInputError(
-            f"Trim bounds are relative to the mean weight and need 0 ≤ lower ≤ 1 ≤ upper; "
-            f"got {trim!r}"
+            f"Trim bounds are relative to the mean weight and need 0 ≤ lower ≤ 1 ≤ upper; got {trim!r}"
         )
     return (lower, upper)

@@ -1,0 +1,722 @@
+"""Design-based tests: Rao-Scott, group versus rest, multiplicity, logistic regression, waves.
+
+All follow R `survey` 4.1: `svychisq(statistic="F"|"Chisq")`, contrasts of `svyby` domain
+means with their covariance, and `svyglm(family=quasibinomial())`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import special, stats
+from statsmodels.stats.multitest import multipletests
+
+from surveyapp.analysis._cube import (
+    BLOCK_ELEMENTS,
+    GroupCube,
+    build_cubes,
+    code_group,
+    code_groups,
+)
+from surveyapp.analysis._plain import plain, plain_label
+from surveyapp.analysis.design import (
+    SurveyDesign,
+    covariance_from_moments,
+    linearised_covariance,
+    variance_from_moments,
+)
+from surveyapp.analysis.errors import InvalidInputError, ModelFitError
+from surveyapp.analysis.estimates import DomainTable, Estimate, Kind
+from surveyapp.analysis.weights import FloatArray
+
+AdjustMethod = Literal["holm", "fdr_bh"]
+ADJUST_METHODS: tuple[str, ...] = ("holm", "fdr_bh", "none")
+
+
+# --------------------------------------------------------------------------------------
+# Multiple comparisons
+
+
+def adjust_p_values(p_values: Sequence[float | None], method: AdjustMethod) -> list[float | None]:
+    """Holm or Benjamini-Hochberg adjusted p-values; None (untestable) entries stay None."""
+    if method not in ("holm", "fdr_bh"):
+        raise InvalidInputError(f"Adjustment method must be 'holm' or 'fdr_bh', not {method!r}.")
+    present = [index for index, p in enumerate(p_values) if p is not None and np.isfinite(p)]
+    adjusted: list[float | None] = [None] * len(p_values)
+    if present:
+        raw = np.array([p_values[index] for index in present], dtype=np.float64)
+        # statsmodels' default is holm-sidak: always name the method.
+        _, corrected, _, _ = multipletests(raw, alpha=0.05, method=method)
+        for index, value in zip(present, corrected, strict=True):
+            adjusted[index] = float(value)
+    return adjusted
+
+
+def _check_adjust(adjust: str) -> None:
+    if adjust not in ADJUST_METHODS:
+        raise InvalidInputError(f"adjust must be one of {ADJUST_METHODS}, not {adjust!r}.")
+
+
+# --------------------------------------------------------------------------------------
+# Rao-Scott tests of independence
+
+
+@dataclass(frozen=True)
+class RaoScottTest:
+    """Association of an item with a group variable, R `svychisq(~item+group)`.
+
+    `f`, `ndf`, `ddf`, `p_value`: second-order Rao-Scott F (R statistic="F").
+    `pearson`: Pearson X² of the weighted table scaled to the sample size (as R reports it
+    for statistic="Chisq"); `chisq_p_value` is the first-order correction X²/mean(δ) on
+    (r−1)(c−1) df, whose statistic is `chisq`. Categories without respondents are dropped;
+    with fewer than two rows or columns left the test is undefined (numbers None).
+    """
+
+    item: str
+    group_var: str
+    n: int
+    rows: int
+    columns: int
+    f: float | None
+    ndf: float | None
+    ddf: float | None
+    p_value: float | None
+    pearson: float | None
+    chisq: float | None
+    chisq_df: int | None
+    chisq_p_value: float | None
+    mean_design_effect: float | None
+    p_adjusted: float | None = None
+    adjustment: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+def rao_scott_table(
+    design: SurveyDesign,
+    count: FloatArray,
+    w_sum: FloatArray,
+    w2_sum: FloatArray,
+    *,
+    item: str = "",
+    group_var: str = "",
+) -> RaoScottTest:
+    """Rao-Scott tests from per-(raking cell, row, column) sums (G × R × C arrays).
+
+    Sums are over respondents with both variables known: count, Σw and Σw².
+    """
+    weighted = w_sum.sum(axis=0)
+    keep_rows = weighted.sum(axis=1) > 0
+    keep_columns = weighted.sum(axis=0) > 0
+    count = count[:, keep_rows][:, :, keep_columns]
+    w_sum = w_sum[:, keep_rows][:, :, keep_columns]
+    w2_sum = w2_sum[:, keep_rows][:, :, keep_columns]
+    n_cells, n_rows, n_columns = count.shape
+    respondents = round(float(count.sum()))
+    if n_rows < 2 or n_columns < 2:
+        return RaoScottTest(
+            item=item,
+            group_var=group_var,
+            n=respondents,
+            rows=n_rows,
+            columns=n_columns,
+            f=None,
+            ndf=None,
+            ddf=None,
+            p_value=None,
+            pearson=None,
+            chisq=None,
+            chisq_df=None,
+            chisq_p_value=None,
+            mean_design_effect=None,
+        )
+    # Cells in R's order: interaction(rows, cols) with the row index varying fastest.
+    count_k = count.transpose(0, 2, 1).reshape(n_cells, -1)
+    w_k = w_sum.transpose(0, 2, 1).reshape(n_cells, -1)
+    w2_k = w2_sum.transpose(0, 2, 1).reshape(n_cells, -1)
+    total = w_k.sum()
+    p = w_k.sum(axis=0) / total
+    # Score of cell k's proportion: e = (1[cell = k] − p_k)/W for respondents in the table.
+    cell_e = (count_k - p * count_k.sum(axis=1, keepdims=True)) / total
+    total_we = (w_k.sum(axis=0) - p * total) / total
+    cell_w2e = (w2_k - p * w2_k.sum(axis=1, keepdims=True)) / total
+    w2_cell = w2_k.sum(axis=0)
+    w2_total = w2_cell.sum()
+    w2ee = (
+        np.diag(w2_cell) - np.outer(p, w2_cell) - np.outer(w2_cell, p) + np.outer(p, p) * w2_total
+    ) / total**2
+    covariance = covariance_from_moments(design, cell_e, total_we, cell_w2e, w2ee)
+
+    sample_size = design.n  # R: N = nrow(model matrix) = all rows of the design
+    nu = design.degf
+    rows = np.tile(np.arange(n_rows), n_columns)
+    columns = np.repeat(np.arange(n_columns), n_rows)
+    row_dummies = (rows[:, None] == np.arange(1, n_rows)).astype(np.float64)
+    column_dummies = (columns[:, None] == np.arange(1, n_columns)).astype(np.float64)
+    main_effects = np.column_stack((np.ones(rows.size), row_dummies, column_dummies))
+    interactions = (row_dummies[:, :, None] * column_dummies[:, None, :]).reshape(rows.size, -1)
+    coefficients, *_ = np.linalg.lstsq(main_effects, interactions, rcond=None)
+    contrast = interactions - main_effects @ coefficients
+    inverse_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+    scaled = contrast * inverse_p[:, None]
+    denominator = contrast.T @ scaled / sample_size
+    numerator = scaled.T @ covariance @ scaled
+    delta = np.linalg.solve(denominator, numerator)
+    trace = float(np.trace(delta))
+    trace_sq = float(np.trace(delta @ delta))
+
+    table = p.reshape(n_columns, n_rows).T * sample_size
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    pearson = float(np.sum((table - expected) ** 2 / expected))
+    df = (n_rows - 1) * (n_columns - 1)
+    ndf = trace**2 / trace_sq
+    f = pearson / trace
+    chisq = pearson / (trace / df)
+    return RaoScottTest(
+        item=item,
+        group_var=group_var,
+        n=respondents,
+        rows=n_rows,
+        columns=n_columns,
+        f=f,
+        ndf=ndf,
+        ddf=ndf * nu,
+        p_value=float(stats.f.sf(f, ndf, ndf * nu)),
+        pearson=pearson,
+        chisq=chisq,
+        chisq_df=df,
+        chisq_p_value=float(stats.chi2.sf(chisq, df)),
+        mean_design_effect=trace / df,
+    )
+
+
+def rao_scott_tests(table: DomainTable, *, adjust: AdjustMethod | Literal["none"]) -> list[RaoScottTest]:
+    """Rao-Scott tests of every proportion (0/1) item against every group variable.
+
+    `adjust` ('holm', 'fdr_bh' or 'none') corrects p-values within each group variable,
+    across items.
+    """
+    _check_adjust(adjust)
+    results: list[RaoScottTest] = []
+    for cube in table.cubes[1:]:
+        group_var = str(cube.coding.name)
+        family = []
+        for j, item in enumerate(table.items):
+            if table.kinds[j] != "proportion":
+                continue
+            # Row 0: answered 0; row 1: answered 1 (the item's sums give both).
+            count = np.stack((cube.count[..., j] - cube.sum_y[..., j], cube.sum_y[..., j]), 1)
+            w_sum = np.stack((cube.w_sum[..., j] - cube.w_y[..., j], cube.w_y[..., j]), 1)
+            w2_sum = np.stack((cube.w2_sum[..., j] - cube.w2_y[..., j], cube.w2_y[..., j]), 1)
+            family.append(rao_scott_table(table.design, count, w_sum, w2_sum, item=item, group_var=group_var))
+        results.extend(_adjusted(family, adjust))
+    return results
+
+
+def rao_scott_categorical(
+    design: SurveyDesign,
+    answers: pd.DataFrame,
+    groups: pd.DataFrame,
+    *,
+    adjust: AdjustMethod | Literal["none"],
+) -> list[RaoScottTest]:
+    """Rao-Scott tests of multi-category answers (codes or labels, NaN missing) by group."""
+    _check_adjust(adjust)
+    if len(answers) != design.n:
+        raise InvalidInputError(f"answers has {len(answers)} rows; the design has {design.n}.")
+    codings = code_groups(groups, design.n)
+    answer_codings = [code_group(str(name), answers[name]) for name in answers.columns]
+    per_group: dict[int, list[RaoScottTest]] = defaultdict(list)
+    batch: list[int] = []
+    batch_width = 0
+    limit = max(1, BLOCK_ELEMENTS // max(design.n, 1)) * 4
+    for index, coding in enumerate(answer_codings):
+        batch.append(index)
+        batch_width += len(coding.categories)
+        if batch_width >= limit or index == len(answer_codings) - 1:
+            _categorical_batch(design, [answer_codings[i] for i in batch], codings, per_group)
+            batch, batch_width = [], 0
+    results: list[RaoScottTest] = []
+    for g in range(len(codings)):
+        results.extend(_adjusted(per_group[g], adjust))
+    return results
+
+
+def _categorical_batch(
+    design: SurveyDesign,
+    answer_codings: list[Any],
+    codings: list[Any],
+    per_group: dict[int, list[RaoScottTest]],
+) -> None:
+    widths = [len(coding.categories) for coding in answer_codings]
+    starts = np.concatenate(([0], np.cumsum(widths)))
+    indicators = np.full((design.n, int(starts[-1])), np.nan)
+    for coding, start in zip(answer_codings, starts[:-1], strict=False):
+        known = coding.codes >= 0
+        block = np.zeros((int(known.sum()), len(coding.categories)))
+        block[np.arange(block.shape[0]), coding.codes[known]] = 1.0
+        indicators[np.flatnonzero(known), start : start + len(coding.categories)] = block
+    cubes = build_cubes(design, indicators, codings, np.zeros(indicators.shape[1], dtype=bool))
+    for g, cube in enumerate(cubes):
+        for a, coding in enumerate(answer_codings):
+            columns = slice(int(starts[a]), int(starts[a + 1]))
+            # For an indicator y: Σy, Σwy, Σw²y over answered rows = cell sums of that row.
+            per_group[g].append(
+                rao_scott_table(
+                    design,
+                    np.moveaxis(cube.sum_y[..., columns], 2, 1),
+                    np.moveaxis(cube.w_y[..., columns], 2, 1),
+                    np.moveaxis(cube.w2_y[..., columns], 2, 1),
+                    item=str(coding.name),
+                    group_var=str(cube.coding.name),
+                )
+            )
+
+
+def _adjusted(family: list[RaoScottTest], adjust: str) -> list[RaoScottTest]:
+    if adjust == "none":
+        return family
+    adjusted = adjust_p_values([test.p_value for test in family], adjust)  # type: ignore[arg-type]
+    return [
+        dataclasses.replace(test, p_adjusted=value, adjustment=adjust)
+        for test, value in zip(family, adjusted, strict=True)
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Each group against the rest
+
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """A domain against the rest (respondents with another known category of the variable).
+
+    difference = estimate_group − estimate_rest, with its linearised SE including the
+    covariance of the two domain estimates (and the calibration adjustment); t test on the
+    design's degrees of freedom (R `degf`, n − 1).
+    """
+
+    item: str
+    kind: Kind
+    group_var: str
+    group: Hashable
+    n_group: int | None
+    n_rest: int | None
+    estimate_group: float | None
+    estimate_rest: float | None
+    difference: float | None
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+    t: float | None
+    df: int
+    p_value: float | None
+    level: float
+    p_adjusted: float | None = None
+    adjustment: str | None = None
+    suppressed: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+def group_vs_rest(
+    table: DomainTable,
+    *,
+    level: float = 0.95,
+    adjust: AdjustMethod | Literal["none"],
+) -> list[GroupComparison]:
+    """Every category of every group variable against the other categories, per item.
+
+    `adjust` ('holm', 'fdr_bh' or 'none') corrects p-values within each (item, group
+    variable) family of comparisons.
+    """
+    _check_adjust(adjust)
+    if not 0 < level < 1:
+        raise InvalidInputError(f"Confidence level must be between 0 and 1, not {level!r}.")
+    design = table.design
+    df = design.degf
+    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    results: list[GroupComparison] = []
+    for cube in table.cubes[1:]:
+        difference, se, group_estimate, rest_estimate, n_group, n_rest = _rest_contrast(design, cube)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = difference / se
+            p_value = 2 * stats.t.sf(np.abs(t), df)
+        low, high = difference - quantile * se, difference + quantile * se
+        shift = table.shift
+        arrays = [group_estimate + shift, rest_estimate + shift, difference, se, low, high, t]
+        lists = [np.where(np.isfinite(a), a, np.nan).tolist() for a in [*arrays, p_value]]
+        counts = (n_group.astype(np.int64).tolist(), n_rest.astype(np.int64).tolist())
+        for j, item in enumerate(table.items):
+            family = []
+            for d, category in enumerate(cube.coding.categories):
+                values = [_finite(column[d][j]) for column in lists]
+                family.append(
+                    GroupComparison(
+                        item=item,
+                        kind=table.kinds[j],
+                        group_var=str(cube.coding.name),
+                        group=category,
+                        n_group=counts[0][d][j],
+                        n_rest=counts[1][d][j],
+                        estimate_group=values[0],
+                        estimate_rest=values[1],
+                        difference=values[2],
+                        se=values[3],
+                        ci_low=values[4],
+                        ci_high=values[5],
+                        t=values[6],
+                        df=df,
+                        p_value=values[7],
+                        level=level,
+                    )
+                )
+            if adjust != "none":
+                adjusted = adjust_p_values([c.p_value for c in family], adjust)
+                family = [
+                    dataclasses.replace(c, p_adjusted=value, adjustment=adjust)
+                    for c, value in zip(family, adjusted, strict=True)
+                ]
+            results.extend(family)
+    return results
+
+
+def _rest_contrast(
+    design: SurveyDesign, cube: GroupCube
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Difference domain − rest per (domain, item), and its SE, from the cube's sums."""
+    fields = ("count", "sum_y", "w_sum", "w_y", "w2_sum", "w2_y", "w2_yy")
+    inside = {name: getattr(cube, name) for name in fields}
+    outside = {name: value.sum(axis=1, keepdims=True) - value for name, value in inside.items()}
+    n_cells, n_domains, n_items = cube.count.shape
+
+    def score_parts(sums: dict[str, FloatArray]) -> tuple[FloatArray, ...]:
+        weight = sums["w_sum"].sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            estimate = sums["w_y"].sum(axis=0) / weight
+            slope = np.where(weight > 0, 1.0 / weight, 0.0)
+        intercept = np.where(weight > 0, -estimate * slope, 0.0)
+        cell_e = slope * sums["sum_y"] + intercept * sums["count"]
+        we = (slope * sums["w_y"] + intercept * sums["w_sum"]).sum(axis=0)
+        cell_w2e = slope * sums["w2_y"] + intercept * sums["w2_sum"]
+        w2e2 = (
+            slope**2 * sums["w2_yy"] + 2 * slope * intercept * sums["w2_y"] + intercept**2 * sums["w2_sum"]
+        ).sum(axis=0)
+        return estimate, cell_e, we, cell_w2e, w2e2, sums["count"].sum(axis=0), weight
+
+    est_in, e_in, we_in, w2e_in, w2e2_in, n_in, weight_in = score_parts(inside)
+    est_out, e_out, we_out, w2e_out, w2e2_out, n_out, weight_out = score_parts(outside)
+    # The two domains are disjoint, so Σ w²(e_in − e_out)² = Σ w² e_in² + Σ w² e_out².
+    variance = variance_from_moments(
+        design,
+        cell_e=(e_in - e_out).reshape(n_cells, -1),
+        total_we=(we_in - we_out).ravel(),
+        cell_w2e=(w2e_in - w2e_out).reshape(n_cells, -1),
+        total_w2e2=(w2e2_in + w2e2_out).ravel(),
+    ).reshape(n_domains, n_items)
+    defined = (weight_in > 0) & (weight_out > 0)
+    difference = np.where(defined, est_in - est_out, np.nan)
+    se = np.where(defined, np.sqrt(variance), np.nan)
+    return difference, se, est_in, est_out, n_in, n_out
+
+
+# --------------------------------------------------------------------------------------
+# Survey-weighted logistic regression
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One term of a survey logistic regression (log-odds scale, R naming)."""
+
+    term: str
+    estimate: float
+    se: float
+    t: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    odds_ratio: float
+    odds_ratio_ci_low: float
+    odds_ratio_ci_high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+@dataclass(frozen=True)
+class LogisticFit:
+    """R `svyglm(y ~ ..., family=quasibinomial())`: coefficients, sandwich SEs, t tests.
+
+    df_residual = R's degf(design restricted to complete cases) + 1 − number of coefficients.
+    """
+
+    outcome: str
+    coefficients: tuple[Coefficient, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    n: int
+    df_residual: int
+    iterations: int
+    level: float
+
+    def coefficient(self, term: str) -> Coefficient:
+        """The coefficient of a term by R name, e.g. '(Intercept)', 'stypeH', 'meals'."""
+        for coefficient in self.coefficients:
+            if coefficient.term == term:
+                return coefficient
+        raise KeyError(term)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+def survey_logistic(
+    design: SurveyDesign,
+    outcome: pd.Series | npt.ArrayLike,
+    predictors: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    max_iterations: int = 50,
+) -> LogisticFit:
+    """Weighted logistic regression with linearisation (sandwich) SEs, as R `svyglm`.
+
+    Numeric predictor columns enter as they are; other columns (strings, categoricals, bools)
+    are factors with treatment contrasts against their first level (categorical order, or
+    sorted as R's factor), named column + level as R does. Respondents with a missing outcome
+    or predictor are left out of the fit but stay in the variance with a zero score (as R).
+    """
+    if not 0 < level < 1:
+        raise InvalidInputError(f"Confidence level must be between 0 and 1, not {level!r}.")
+    name = str(outcome.name) if isinstance(outcome, pd.Series) else "outcome"
+    y = np.asarray(pd.to_numeric(pd.Series(np.asarray(outcome)), errors="raise"), dtype=float)
+    if y.shape != (design.n,) or len(predictors) != design.n:
+        raise InvalidInputError("outcome and predictors need one row per respondent.")
+    complete = ~np.isnan(y) & ~predictors.isna().any(axis=1).to_numpy()
+    if np.any((y[complete] < 0) | (y[complete] > 1)):
+        raise InvalidInputError(f"Outcome {name!r} must lie in [0, 1] (0/1 for yes/no).")
+    x, terms = _model_matrix(predictors, complete)
+    if np.linalg.matrix_rank(x) < x.shape[1]:
+        raise ModelFitError(f"Predictors are collinear (terms {terms}); drop one of them.")
+    w = design.weights[complete]
+    w = w / w.mean()
+    y_fit = y[complete]
+    beta, iterations, information = _fit_logistic(x, y_fit, w, max_iterations)
+    mu = special.expit(x @ beta)
+    scores = np.zeros((design.n, x.shape[1]))
+    scores[complete] = (x * (w * (y_fit - mu))[:, None]) @ np.linalg.inv(information)
+    covariance = linearised_covariance(design, scores)
+    se = np.sqrt(np.diag(covariance))
+    df = int(complete.sum()) - 1 + 1 - x.shape[1]
+    if df < 1:
+        raise ModelFitError(f"Too few complete respondents ({int(complete.sum())}) for the model.")
+    t = beta / se
+    p = 2 * stats.t.sf(np.abs(t), df)
+    quantile = float(stats.t.ppf(0.5 + level / 2, df))
+    coefficients = tuple(
+        Coefficient(
+            term=term,
+            estimate=float(b),
+            se=float(s),
+            t=float(tt),
+            p_value=float(pp),
+            ci_low=float(b - quantile * s),
+            ci_high=float(b + quantile * s),
+            odds_ratio=float(np.exp(b)),
+            odds_ratio_ci_low=float(np.exp(b - quantile * s)),
+            odds_ratio_ci_high=float(np.exp(b + quantile * s)),
+        )
+        for term, b, s, tt, pp in zip(terms, beta, se, t, p, strict=True)
+    )
+    return LogisticFit(
+        outcome=name,
+        coefficients=coefficients,
+        covariance=tuple(tuple(float(v) for v in row) for row in covariance),
+        n=int(complete.sum()),
+        df_residual=df,
+        iterations=iterations,
+        level=level,
+    )
+
+
+def _model_matrix(predictors: pd.DataFrame, complete: np.ndarray) -> tuple[FloatArray, list[str]]:
+    """Intercept, numeric columns as they are, factors as treatment dummies (R names)."""
+    columns: list[FloatArray] = [np.ones(int(complete.sum()))]
+    terms = ["(Intercept)"]
+    for column_name in predictors.columns:
+        column = predictors[column_name][complete]
+        label = str(column_name)
+        numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
+        if numeric:
+            columns.append(column.to_numpy(dtype=np.float64))
+            terms.append(label)
+            continue
+        coding = code_group(label, column)
+        # Levels without complete respondents would give an all-zero (aliased) column.
+        present = np.unique(coding.codes)
+        for level_index in present[1:]:
+            columns.append((coding.codes == level_index).astype(np.float64))
+            terms.append(f"{label}{_level_name(coding.categories[level_index])}")
+    return np.column_stack(columns), terms
+
+
+def _level_name(level: Hashable) -> str:
+    value = plain_label(level)
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return str(value)
+
+
+def _fit_logistic(
+    x: FloatArray, y: FloatArray, w: FloatArray, max_iterations: int
+) -> tuple[FloatArray, int, FloatArray]:
+    """Newton-Raphson for the weighted logistic likelihood (concave, so it converges)."""
+    beta = np.zeros(x.shape[1])
+
+    def log_likelihood(b: FloatArray) -> float:
+        eta = x @ b
+        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+
+    current = log_likelihood(beta)
+    for iteration in range(1, max_iterations + 1):
+        mu = special.expit(x @ beta)
+        information = x.T @ (x * (w * mu * (1 - mu))[:, None])
+        gradient = x.T @ (w * (y - mu))
+        step = np.linalg.solve(information, gradient)
+        # Step halving keeps every update an ascent step.
+        for _ in range(30):
+            candidate = beta + step
+            value = log_likelihood(candidate)
+            if value >= current - 1e-12 * abs(current):
+                break
+            step = step / 2
+        beta, current = candidate, value
+        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
+            mu = special.expit(x @ beta)
+            information = x.T @ (x * (w * mu * (1 - mu))[:, None])
+            if np.max(np.abs(beta)) > 30:
+                break
+            return beta, iteration, information
+    raise ModelFitError(
+        "Logistic regression did not converge (complete or quasi-complete separation: "
+        "some predictor category has only 0s or only 1s)."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Two independent waves
+
+
+@dataclass(frozen=True)
+class WaveDifference:
+    """Change of one measure between two waves, assuming independent samples.
+
+    SE = √(se₁² + se₂²) holds only when the waves are independent samples (different
+    respondents drawn separately); with a panel (the same respondents in both waves) the
+    covariance is ignored and the SE is usually too large. The t reference uses Satterthwaite
+    degrees of freedom from the two estimates' df.
+    """
+
+    earlier: float
+    later: float
+    difference: float
+    se: float
+    ci_low: float
+    ci_high: float
+    t: float | None
+    df: float
+    p_value: float | None
+    level: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+def wave_difference(earlier: Estimate, later: Estimate, *, level: float = 0.95) -> WaveDifference:
+    """later − earlier for the same measure in two independent waves (see WaveDifference)."""
+    if not 0 < level < 1:
+        raise InvalidInputError(f"Confidence level must be between 0 and 1, not {level!r}.")
+    for estimate in (earlier, later):
+        if estimate.estimate is None or estimate.se is None or estimate.df is None:
+            raise InvalidInputError("Both waves need an estimate, SE and df (not suppressed, not empty).")
+    assert earlier.estimate is not None and later.estimate is not None  # for type checkers
+    assert earlier.se is not None and later.se is not None
+    assert earlier.df is not None and later.df is not None
+    return wave_difference_from_numbers(
+        earlier.estimate, earlier.se, earlier.df, later.estimate, later.se, later.df, level=level
+    )
+
+
+def wave_difference_from_numbers(
+    earlier: float,
+    se_earlier: float,
+    df_earlier: float,
+    later: float,
+    se_later: float,
+    df_later: float,
+    *,
+    level: float = 0.95,
+) -> WaveDifference:
+    """As `wave_difference`, from plain numbers (for waves stored as published figures)."""
+    variance_1, variance_2 = se_earlier**2, se_later**2
+    variance = variance_1 + variance_2
+    se = float(np.sqrt(variance))
+    difference = later - earlier
+    # Welch-Satterthwaite: df of a sum of two independent variance estimates.
+    parts = (variance_1**2 / df_earlier if variance_1 > 0 else 0.0) + (
+        variance_2**2 / df_later if variance_2 > 0 else 0.0
+    )
+    df = variance**2 / parts if parts > 0 else float(min(df_earlier, df_later))
+    quantile = float(stats.t.ppf(0.5 + level / 2, df))
+    t = difference / se if se > 0 else None
+    p_value = float(2 * stats.t.sf(abs(t), df)) if t is not None else None
+    return WaveDifference(
+        earlier=earlier,
+        later=later,
+        difference=difference,
+        se=se,
+        ci_low=difference - quantile * se,
+        ci_high=difference + quantile * se,
+        t=t,
+        df=float(df),
+        p_value=p_value,
+        level=level,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+__all__ = [
+    "Coefficient",
+    "GroupComparison",
+    "LogisticFit",
+    "RaoScottTest",
+    "WaveDifference",
+    "adjust_p_values",
+    "group_vs_rest",
+    "rao_scott_categorical",
+    "rao_scott_table",
+    "rao_scott_tests",
+    "survey_logistic",
+    "wave_difference",
+    "wave_difference_from_numbers",
+]
