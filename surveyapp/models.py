@@ -68,6 +68,11 @@ class Wave(db.Model):  # type: ignore[name-defined]
     suppression_threshold: Mapped[int] = mapped_column(Integer, default=10)
     base_population: Mapped[int | None] = mapped_column(Integer)
     repeated_from_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id"))
+    # Which register file column is which (person id, e-mail, language, group columns).
+    register_mapping: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Per-wave mail texts (subject/text/html per kind and language); None = the defaults.
+    mail_templates: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     questionnaire_version: Mapped[QuestionnaireVersion] = relationship()
@@ -96,8 +101,6 @@ class Invitation(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("register_people.id", ondelete="CASCADE"), unique=True)
-    # SHA-256 of a 256-bit random token: the token itself is only in the person's mail.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     language: Mapped[str] = mapped_column(String(8), default="nl")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
@@ -110,6 +113,75 @@ class Invitation(db.Model):  # type: ignore[name-defined]
 
     person: Mapped[RegisterPerson] = relationship()
     wave: Mapped[Wave] = relationship()
+
+
+class AccessToken(db.Model):  # type: ignore[name-defined]
+    """A personal link's token, stored only as its SHA-256.
+
+    Each mail (invitation, reminder) carries a fresh token, because the sender never knows an
+    earlier one; all of an invitation's tokens open the same questionnaire until it is submitted.
+    """
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    invitation: Mapped[Invitation] = relationship()
+
+
+class MailDelivery(db.Model):  # type: ignore[name-defined]
+    """One mail of one kind to one invitation: the unique key makes a second one impossible.
+
+    A sender claims the row (commit) before talking to SMTP and marks it sent after, so a crash
+    in between leaves a claimed row that a resumed job does not send again (at most once).
+    """
+
+    __tablename__ = "mail_deliveries"
+    __table_args__ = (UniqueConstraint("invitation_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # invitation | reminder-1 | reminder-2 ...
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+
+class Job(db.Model):  # type: ignore[name-defined]
+    """A background job's progress, in the database so any app server can show it."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """Who did what, when: written by planner actions, readable by admins, never edited."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_email: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class DraftAnswers(db.Model):  # type: ignore[name-defined]

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import func, insert, select
 
 from surveyapp.extensions import db
-from surveyapp.models import Invitation, QuestionnaireVersion, RegisterPerson, Wave
+from surveyapp.models import AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
 from surveyapp.services.questionnaires import freeze
 from surveyapp.survey.service import hash_token, new_token
 
@@ -127,27 +127,28 @@ def create_invitations(
         .order_by(RegisterPerson.id)
     ).all()
     tokens: dict[str, str] = {}
-    batch: list[dict[str, object]] = []
-    for person_id, person_key, language in people:
-        token = new_token()
-        tokens[person_key] = token
-        batch.append(
-            {
-                "wave_id": wave.id,
-                "person_id": person_id,
-                "token_hash": hash_token(token),
-                "language": language,
-                "reminders_sent": 0,
-                "opted_out": False,
-            }
-        )
-        if len(batch) >= batch_size:
-            db.session.execute(insert(Invitation), batch)
-            if progress:
-                progress(len(batch))
-            batch = []
-    if batch:
-        db.session.execute(insert(Invitation), batch)
+    for start in range(0, len(people), batch_size):
+        chunk = people[start : start + batch_size]
+        invitation_ids = db.session.scalars(
+            insert(Invitation).returning(Invitation.id, sort_by_parameter_order=True),
+            [
+                {
+                    "wave_id": wave.id,
+                    "person_id": person_id,
+                    "language": language,
+                    "reminders_sent": 0,
+                    "opted_out": False,
+                    "submitted": False,
+                }
+                for person_id, _, language in chunk
+            ],
+        ).all()
+        token_rows = []
+        for (_, person_key, _), invitation_id in zip(chunk, invitation_ids, strict=True):
+            token = new_token()
+            tokens[person_key] = token
+            token_rows.append({"invitation_id": invitation_id, "token_hash": hash_token(token)})
+        db.session.execute(insert(AccessToken), token_rows)
         if progress:
-            progress(len(batch))
+            progress(len(chunk))
     return tokens

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select, update
 
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
 
@@ -26,6 +26,13 @@ TOKEN_BYTES = 32  # 256 bits: far beyond guessing, and only its hash is stored
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def issue_token(invitation_id: int) -> str:
+    """A fresh personal-link token for an invitation; only its hash is stored."""
+    token = new_token()
+    db.session.add(AccessToken(invitation_id=invitation_id, token_hash=hash_token(token)))
+    return token
 
 
 def hash_token(token: str) -> str:
@@ -65,7 +72,9 @@ def check_token(token: str) -> LinkCheck:
     if not token or len(token) > 128:
         return LinkCheck("unknown")
     invitation = db.session.execute(
-        select(Invitation).where(Invitation.token_hash == hash_token(token))
+        select(Invitation)
+        .join(AccessToken, AccessToken.invitation_id == Invitation.id)
+        .where(AccessToken.token_hash == hash_token(token))
     ).scalar_one_or_none()
     if invitation is None:
         return LinkCheck("unknown")
