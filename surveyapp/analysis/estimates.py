@@ -31,7 +31,8 @@ from surveyapp.analysis.errors import InvalidInputError
 from surveyapp.analysis.weights import FloatArray
 
 Kind = Literal["proportion", "mean"]
-CiMethod = Literal["logit", "beta"]
+CiMethod = Literal["logit", "beta", "likelihood", "asin", "mean"]
+CI_METHODS: tuple[str, ...] = ("logit", "beta", "likelihood", "asin", "mean")
 SuppressionReason = Literal["primary", "complementary"]
 
 
@@ -155,8 +156,8 @@ def table_estimates(
 ) -> list[Estimate]:
     """Every item overall and in every domain of every group variable, with SE and CI."""
     _check_level(level)
-    if ci_method not in ("logit", "beta"):
-        raise InvalidInputError(f"ci_method must be 'logit' or 'beta', not {ci_method!r}.")
+    if ci_method not in CI_METHODS:
+        raise InvalidInputError(f"ci_method must be one of {CI_METHODS}, not {ci_method!r}.")
     design = table.design
     is_proportion = np.array([kind == "proportion" for kind in table.kinds])
     results: list[Estimate] = []
@@ -169,14 +170,8 @@ def table_estimates(
         low, high = t_interval(estimate, se, df, level)
         if is_proportion.any():
             p, s, d, cell_n = (a[:, is_proportion] for a in (estimate, se, df, n))
-            if ci_method == "logit":
-                p_low, p_high = logit_interval(p, s, d, cell_n, level)
-            else:
-                # R's svyciprop(method="beta") scales n_eff by qt(nrow(design) − 1)/qt(degf):
-                # nrow of a domain subset is the domain size, except that a calibrated design
-                # keeps all rows (weights set to zero), so R uses the full sample size there.
-                rows = np.full_like(cell_n, design.n) if design.is_calibrated else cell_n
-                p_low, p_high = korn_graubard_interval(p, s, d, cell_n, rows, level)
+            weight = statistics.weight_sum[:, is_proportion]
+            p_low, p_high = proportion_interval(ci_method, p, s, d, cell_n, weight, design, level)
             low[:, is_proportion] = p_low
             high[:, is_proportion] = p_high
         results.extend(_cube_estimates(table, cube, statistics, estimate, se, low, high, ci_method, level))
@@ -195,6 +190,98 @@ def estimate_table(
     """Estimates for every item overall and by every group variable (see `tabulate`)."""
     table = tabulate(design, items, groups, kinds=kinds)
     return table_estimates(table, ci_method=ci_method, level=level)
+
+
+def proportion_interval(
+    ci_method: CiMethod,
+    p: FloatArray,
+    se: FloatArray,
+    df: FloatArray,
+    n: FloatArray,
+    weight_sum: FloatArray,
+    design: SurveyDesign,
+    level: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Dispatch to the R `svyciprop` method of that name."""
+    if ci_method == "logit":
+        return logit_interval(p, se, df, n, level)
+    if ci_method == "beta":
+        # R's svyciprop(method="beta") scales n_eff by qt(nrow(design) − 1)/qt(degf): nrow of a
+        # domain subset is the domain size, except that a calibrated design keeps all rows
+        # (weights set to zero), so R uses the full sample size there.
+        rows = np.full_like(n, design.n) if design.is_calibrated else n
+        return korn_graubard_interval(p, se, df, n, rows, level)
+    if ci_method == "likelihood":
+        # svyglm rescales weights to mean 1 over the rows of the (domain) design; a calibrated
+        # design keeps all rows, an uncalibrated subset only the domain's.
+        scaled_total = design.n * weight_sum / float(design.weights.sum()) if design.is_calibrated else n
+        return likelihood_interval(p, se, df, n, scaled_total, level)
+    if ci_method == "asin":
+        return asin_interval(p, se, df, n, level)
+    low, high = t_interval(p, se, df, level)
+    edge_low, edge_high = _boundary_interval(p, n, df, level)
+    inside = (p > 0) & (p < 1)
+    return np.where(inside, low, edge_low), np.where(inside, high, edge_high)
+
+
+def likelihood_interval(
+    p: npt.ArrayLike,
+    se: npt.ArrayLike,
+    df: npt.ArrayLike,
+    n: npt.ArrayLike,
+    scaled_weight_total: npt.ArrayLike,
+    level: float,
+) -> tuple[FloatArray, FloatArray]:
+    """R `svyciprop(method="likelihood")`: design-scaled profile likelihood of logit(p).
+
+    R profiles the quasibinomial deviance of y ~ 1: z(μ)² = 2(n − 1)·KL(p̂ ‖ μ) (deviance over
+    the Pearson dispersion), and cuts it at t_{df}·√λ with λ = design variance / model
+    variance of the logit, model variance 1/(W·p̂(1 − p̂)) for mean-one weights totalling W.
+    R interpolates a spline through profile points; we solve exactly (agrees to ~1e-6).
+    """
+    prop, s, d, count, total = (np.asarray(a, dtype=np.float64) for a in (p, se, df, n, scaled_weight_total))
+    inside = (prop > 0) & (prop < 1) & (s > 0) & (d >= 1) & (count > 1)
+    safe_p = np.where(inside, prop, 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        design_effect = s**2 * total / (safe_p * (1 - safe_p))
+        cutoff = _t_quantile(d, level) ** 2 * design_effect
+    centre = special.logit(safe_p)
+
+    def excess(beta: FloatArray) -> FloatArray:
+        mu = special.expit(beta)
+        kl = special.xlogy(safe_p, safe_p / mu) + special.xlogy(1 - safe_p, (1 - safe_p) / (1 - mu))
+        result: FloatArray = 2 * (count - 1) * kl - cutoff
+        return result
+
+    bounds = []
+    for direction in (-1.0, 1.0):
+        near, far = centre.copy(), centre + direction * 40.0
+        for _ in range(90):
+            middle = (near + far) / 2
+            beyond = excess(middle) > 0
+            far = np.where(beyond, middle, far)
+            near = np.where(beyond, near, middle)
+        bounds.append(special.expit((near + far) / 2))
+    edge_low, edge_high = _boundary_interval(prop, count, d, level)
+    return np.where(inside, bounds[0], edge_low), np.where(inside, bounds[1], edge_high)
+
+
+def asin_interval(
+    p: npt.ArrayLike, se: npt.ArrayLike, df: npt.ArrayLike, n: npt.ArrayLike, level: float
+) -> tuple[FloatArray, FloatArray]:
+    """R `svyciprop(method="asin")`: t-interval on asin(√p), SE by the delta method.
+
+    The angle is kept within [0, π/2] so the bounds stay ordered (R wraps around there).
+    """
+    prop, s, d, count = (np.asarray(a, dtype=np.float64) for a in (p, se, df, n))
+    inside = (prop > 0) & (prop < 1)
+    safe_p = np.where(inside, prop, 0.5)
+    half = _t_quantile(d, level) * s / (2 * np.sqrt(safe_p * (1 - safe_p)))
+    angle = np.arcsin(np.sqrt(safe_p))
+    low = np.sin(np.clip(angle - half, 0, np.pi / 2)) ** 2
+    high = np.sin(np.clip(angle + half, 0, np.pi / 2)) ** 2
+    edge_low, edge_high = _boundary_interval(prop, count, d, level)
+    return np.where(inside, low, edge_low), np.where(inside, high, edge_high)
 
 
 def t_interval(
