@@ -325,11 +325,66 @@ class GroupComparison:
     p_adjusted: float | None = None
     adjustment: str | None = None
     suppressed: str | None = None
+    versus: Hashable | None = None  # None: the rest; else the other category compared with
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy."""
         result: dict[str, Any] = plain(self)
         return result
+
+
+def domain_difference(
+    table: DomainTable,
+    *,
+    item: str,
+    group_var: str,
+    group: Hashable,
+    versus: Hashable,
+    level: float = 0.95,
+) -> GroupComparison:
+    """One category against another of the same group variable (R svyby + svycontrast).
+
+    The `*_rest` fields of the result describe the `versus` category.
+    """
+    if not 0 < level < 1:
+        raise InvalidInputError(f"Confidence level must be between 0 and 1, not {level!r}.")
+    cubes = [cube for cube in table.cubes[1:] if cube.coding.name == group_var]
+    if not cubes or item not in table.items:
+        raise InvalidInputError(f"No item {item!r} by group variable {group_var!r} in the table.")
+    cube = cubes[0]
+    categories = list(cube.coding.categories)
+    if group not in categories or versus not in categories or group == versus:
+        raise InvalidInputError(f"Need two different categories of {group_var!r}.")
+    j = table.items.index(item)
+    first, second = categories.index(group), categories.index(versus)
+    inside = {name: getattr(cube, name)[:, first : first + 1, j : j + 1] for name in _SUM_FIELDS}
+    other = {name: getattr(cube, name)[:, second : second + 1, j : j + 1] for name in _SUM_FIELDS}
+    difference, se, estimate, other_estimate, n_group, n_other = (
+        float(a.ravel()[0]) for a in _difference(table.design, inside, other)
+    )
+    df = table.design.degf
+    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    t = difference / se if se > 0 else float("nan")
+    shift = float(table.shift[j])
+    return GroupComparison(
+        item=item,
+        kind=table.kinds[j],
+        group_var=group_var,
+        group=group,
+        n_group=int(n_group),
+        n_rest=int(n_other),
+        estimate_group=_finite(estimate + shift),
+        estimate_rest=_finite(other_estimate + shift),
+        difference=_finite(difference),
+        se=_finite(se),
+        ci_low=_finite(difference - quantile * se),
+        ci_high=_finite(difference + quantile * se),
+        t=_finite(t),
+        df=df,
+        p_value=_finite(float(2 * stats.t.sf(abs(t), df))),
+        level=level,
+        versus=versus,
+    )
 
 
 def group_vs_rest(
@@ -394,14 +449,23 @@ def group_vs_rest(
     return results
 
 
+_SUM_FIELDS = ("count", "sum_y", "w_sum", "w_y", "w2_sum", "w2_y", "w2_yy")
+
+
 def _rest_contrast(
     design: SurveyDesign, cube: GroupCube
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Difference domain − rest per (domain, item), and its SE, from the cube's sums."""
-    fields = ("count", "sum_y", "w_sum", "w_y", "w2_sum", "w2_y", "w2_yy")
-    inside = {name: getattr(cube, name) for name in fields}
+    inside = {name: getattr(cube, name) for name in _SUM_FIELDS}
     outside = {name: value.sum(axis=1, keepdims=True) - value for name, value in inside.items()}
-    n_cells, n_domains, n_items = cube.count.shape
+    return _difference(design, inside, outside)
+
+
+def _difference(
+    design: SurveyDesign, inside: dict[str, FloatArray], outside: dict[str, FloatArray]
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Difference of ratio means of two disjoint domain sets (G × D × J sums each) and its SE."""
+    n_cells, n_domains, n_items = inside["count"].shape
 
     def score_parts(sums: dict[str, FloatArray]) -> tuple[FloatArray, ...]:
         weight = sums["w_sum"].sum(axis=0)
@@ -712,6 +776,7 @@ __all__ = [
     "RaoScottTest",
     "WaveDifference",
     "adjust_p_values",
+    "domain_difference",
     "group_vs_rest",
     "rao_scott_categorical",
     "rao_scott_table",
