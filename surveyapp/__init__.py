@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, request, session
 
 from surveyapp.config import load_config
-from surveyapp.extensions import babel, csrf, db, migrate
+from surveyapp.extensions import babel, csrf, db, limiter, migrate
 
 
 def select_locale() -> str:
@@ -44,12 +44,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
 
-    from surveyapp import errors, views
+    from surveyapp import auth, errors, views
+    from surveyapp.admin import bp as admin_bp
+    from surveyapp.planner import bp as planner_bp
     from surveyapp.survey import bp as survey_bp
 
     app.register_blueprint(views.bp)
     app.register_blueprint(survey_bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(planner_bp)
+    app.register_blueprint(admin_bp)
     errors.register(app)
 
     from surveyapp.cli import register_commands
@@ -76,7 +82,14 @@ def _register_template_helpers(app: Flask) -> None:
         return f"{request.path}?{urlencode(args)}"
 
     app.jinja_env.filters["localize"] = localize
-    app.jinja_env.globals.update(current_lang=current_lang, lang_url=lang_url)
+    from surveyapp.auth import current_user
+
+    def has_endpoint(name: str) -> bool:
+        return name in app.view_functions
+
+    app.jinja_env.globals.update(
+        current_lang=current_lang, lang_url=lang_url, current_user=current_user, has_endpoint=has_endpoint
+    )
 
 
 # No script at all is needed to answer a questionnaire, so the policy forbids every script.

@@ -87,9 +87,35 @@ def questionnaire_load(files: tuple[str, ...]) -> None:
     db.session.commit()
 
 
+@click.group("user")
+def user_group() -> None:
+    """Planner accounts."""
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "planner", "viewer"]), required=True)
+@click.password_option(help="At least 12 characters; asked for when not given.")
+@with_appcontext
+def user_create(email: str, role: str, password: str) -> None:
+    """Create a planner account with a role (admin, planner or viewer)."""
+    from surveyapp.extensions import db
+    from surveyapp.services import audit
+    from surveyapp.services.users import UserError, create_user
+
+    try:
+        user = create_user(email, password, role)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record("user_created", None, user.email, role=role, via="cli")
+    db.session.commit()
+    click.echo(f"created {role} account {user.email}")
+
+
 def register_commands(app: Flask) -> None:
     """Attach the command groups to the app (so ``flask --app surveyapp`` has them too)."""
     app.cli.add_command(questionnaire_group)
+    app.cli.add_command(user_group)
     from surveyapp.demo import demo_command
 
     app.cli.add_command(demo_command)

@@ -1,6 +1,8 @@
 """Flask extensions, created unbound here and bound to the app in ``create_app()``."""
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -28,3 +30,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
+# Storage comes from RATELIMIT_STORAGE_URI: memory for the embedded default, Redis in production
+# (limits must be shared by every app server). Limits are set per route, none by default.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -223,3 +223,8 @@ class User(db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Cookie sessions live in the browser; rotating this nonce on logout or password change
+    # makes every earlier session cookie of the account worthless.
+    session_nonce: Mapped[str] = mapped_column(String(32), default=random_response_id)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

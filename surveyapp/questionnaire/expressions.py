@@ -118,8 +118,7 @@ def _tokenize(source: str) -> list[_Token]:
             break
         match = _TOKEN.match(source, pos)
         if match is None or match.end() == pos:
-            at = len(source) - len(source[pos:].lstrip())  # the character itself, not the blank
-            raise ExpressionError(f"unexpected character {source[at]!r} at {at + 1}")
+            raise ExpressionError(f"unexpected character {source[pos:].strip()[0]!r} at {pos + 1}")
         group = match.lastgroup or ""
         kind, text = group, match.group(group)
         if kind == "name" and text.lower() in _KEYWORDS:
@@ -336,9 +335,6 @@ def _compare(left: Any, op: Comparator, right: Scalar, numeric: bool) -> bool:
 
 
 def _missing(value: Any) -> bool:
-    # NaN is how pandas spells "no answer": it must not count as an answer that differs.
-    if isinstance(value, float) and value != value:
-        return True
     return value is None or value == "" or value == []
 
 
@@ -356,8 +352,8 @@ def evaluate(expr: Expr, answers: Mapping[str, Any]) -> bool:
             if _missing(answer):
                 return False
             numeric = (
-                (isinstance(value, float)
-                and not isinstance(answer, str))
+                isinstance(value, float)
+                and not isinstance(answer, str)
                 or op
                 in {
                     "<",
@@ -392,7 +388,7 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
     def column(name: str) -> pd.Series | None:
         return frame[name] if name in frame.columns else None
 
-    def visit(node: Expr) -> pd.Series:  # a boolean Series
+    def visit(node: Expr) -> pd.Series:
         match node:
             case Or(items):
                 result = false.copy()
@@ -411,16 +407,6 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
                 if values is None:
                     return false.copy()
                 present: Any = values.notna() & (values.astype("string") != "")
-                if isinstance(value, float) and op in {"=", "!="}:
-                    # As evaluate(): a text answer (a choice code such as 'na') compares as a
-                    # code, any other answer as a number.
-                    text = values.map(lambda v: isinstance(v, str)).astype(bool)
-                    numbers = pd.to_numeric(values.where(~text), errors="coerce")
-                    present &= text | numbers.notna()
-                    same = ((values.astype("string") == _format_number(value)) & text).fillna(False) | (
-                        numbers == float(value)
-                    )
-                    return (present & (same if op == "=" else ~same)).astype(bool)
                 if isinstance(value, float) or op in {"<", ">", "<=", ">="}:
                     numbers = pd.to_numeric(values, errors="coerce")
                     target: Any = float(value)

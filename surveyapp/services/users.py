@@ -32,7 +32,9 @@ def create_user(email: str, password: str, role: str) -> User:
         raise UserError(f"{email!r} is not an e-mail address")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-    exists = db.session.execute(select(func.count()).select_from(User).where(User.email == email)).scalar_one()
+    exists = db.session.execute(
+        select(func.count()).select_from(User).where(User.email == email)
+    ).scalar_one()
     if exists:
         raise UserError(f"an account for {email} already exists")
     user = User(email=email, password_hash=_hasher.hash(password), role=role, active=True)

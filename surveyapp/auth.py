@@ -1,0 +1,143 @@
+"""Planner authentication: login, logout, roles, throttling and the current user.
+
+Sessions are Flask's signed cookies (stateless app servers). A login clears the session and
+stores the account's ``session_nonce``; logout rotates the nonce, so a copied cookie dies too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField
+from wtforms.validators import InputRequired, Length
+
+from surveyapp.extensions import db, limiter
+from surveyapp.models import User, random_response_id
+from surveyapp.services import audit
+from surveyapp.services.users import authenticate, normalise_email
+
+bp = Blueprint("auth", __name__)
+
+# admin ⊇ planner ⊇ viewer
+ROLE_RANK = {"viewer": 1, "planner": 2, "admin": 3}
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_user() -> User | None:
+    """The logged-in planner of this request, checked against the account's session nonce."""
+    if "user" in g:
+        return cast(User | None, g.user)
+    user = None
+    user_id, nonce = session.get("user_id"), session.get("user_nonce")
+    if isinstance(user_id, int) and isinstance(nonce, str):
+        found = db.session.get(User, user_id)
+        if found is not None and found.active and found.session_nonce == nonce:
+            user = found
+    g.user = user
+    return user
+
+
+def role_required(role: str) -> Callable[[F], F]:
+    """Only users of this role or higher; anonymous visitors are sent to the login page."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                if request.method == "GET":
+                    return redirect(url_for("auth.login", next=request.full_path))
+                abort(401, _("Please log in first."))
+            if ROLE_RANK[user.role] < ROLE_RANK[role]:
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_role = role  # type: ignore[attr-defined]  # read by the route-walk test
+        return cast(F, wrapped)
+
+    return decorator
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=200)])
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after login would help phishing.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("planner.home")
+
+
+def _login_email_key() -> str:
+    return normalise_email(request.form.get("email", ""))[:254] or "-"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
+@limiter.limit("10 per minute", methods=["POST"], key_func=_login_email_key)
+def login() -> Any:
+    form = LoginForm()
+    if request.method == "POST" and not form.validate():
+        return render_template("auth/login.html", form=form), 422
+    if form.validate_on_submit():
+        email = normalise_email(form.email.data or "")
+        account = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        now = datetime.now(UTC)
+        locked_until = account.locked_until if account else None
+        if locked_until is not None and locked_until.tzinfo is None:
+            locked_until = locked_until.replace(tzinfo=UTC)  # SQLite keeps no time zone
+        if locked_until is not None and locked_until > now:
+            audit.record("login_locked", email)
+            db.session.commit()
+            flash(_("Too many failed attempts. Try again in a few minutes."), "error")
+            return render_template("auth/login.html", form=form), 429
+        user = authenticate(email, form.password.data or "")
+        if user is None:
+            if account is not None:
+                account.failed_logins += 1
+                if account.failed_logins >= MAX_FAILED_LOGINS:
+                    account.locked_until = now + LOCKOUT
+                    account.failed_logins = 0
+            audit.record("login_failed", email)
+            db.session.commit()
+            flash(_("The e-mail address or password is not correct."), "error")
+            return render_template("auth/login.html", form=form), 401
+        user.failed_logins = 0
+        user.locked_until = None
+        user.last_login_at = now
+        next_url = _safe_next(request.args.get("next"))
+        lang = session.get("lang")
+        session.clear()  # a fresh session: nothing from before the login carries over
+        if lang:
+            session["lang"] = lang
+        session["user_id"] = user.id
+        session["user_nonce"] = user.session_nonce
+        audit.record("login", user.email)
+        db.session.commit()
+        return redirect(next_url)
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    user = current_user()
+    if user is not None:
+        user.session_nonce = random_response_id()
+        audit.record("logout", user.email)
+        db.session.commit()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))

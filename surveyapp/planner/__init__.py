@@ -1,0 +1,10 @@
+"""The planners' blueprint: waves, register, invitations, monitoring, reports.
+
+Each concern lives in its own module; importing them registers their routes here.
+"""
+
+from flask import Blueprint
+
+bp = Blueprint("planner", __name__, url_prefix="/planner")
+
+from surveyapp.planner import home  # noqa: E402,F401  (routes register on import)
