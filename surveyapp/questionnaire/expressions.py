@@ -118,7 +118,8 @@ def _tokenize(source: str) -> list[_Token]:
             break
         match = _TOKEN.match(source, pos)
         if match is None or match.end() == pos:
-            raise ExpressionError(f"unexpected character {source[pos:].strip()[0]!r} at {pos + 1}")
+            at = len(source) - len(source[pos:].lstrip())  # the character itself, not the blank
+            raise ExpressionError(f"unexpected character {source[at]!r} at {at + 1}")
         group = match.lastgroup or ""
         kind, text = group, match.group(group)
         if kind == "name" and text.lower() in _KEYWORDS:
@@ -335,6 +336,9 @@ def _compare(left: Any, op: Comparator, right: Scalar, numeric: bool) -> bool:
 
 
 def _missing(value: Any) -> bool:
+    # NaN is how pandas spells "no answer": it must not count as an answer that differs.
+    if isinstance(value, float) and value != value:
+        return True
     return value is None or value == "" or value == []
 
 
@@ -351,17 +355,12 @@ def evaluate(expr: Expr, answers: Mapping[str, Any]) -> bool:
             answer = answers.get(name)
             if _missing(answer):
                 return False
-            numeric = (
-                isinstance(value, float)
-                and not isinstance(answer, str)
-                or op
-                in {
-                    "<",
-                    ">",
-                    "<=",
-                    ">=",
-                }
-            )
+            numeric = (isinstance(value, float) and not isinstance(answer, str)) or op in {
+                "<",
+                ">",
+                "<=",
+                ">=",
+            }
             return _compare(answer, op, value, numeric)
         case InList(name, values):
             answer = answers.get(name)
@@ -388,7 +387,7 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
     def column(name: str) -> pd.Series | None:
         return frame[name] if name in frame.columns else None
 
-    def visit(node: Expr) -> pd.Series:
+    def visit(node: Expr) -> pd.Series:  # a boolean Series
         match node:
             case Or(items):
                 result = false.copy()
@@ -407,6 +406,16 @@ def evaluate_frame(expr: Expr, frame: pd.DataFrame) -> pd.Series:
                 if values is None:
                     return false.copy()
                 present: Any = values.notna() & (values.astype("string") != "")
+                if isinstance(value, float) and op in {"=", "!="}:
+                    # As evaluate(): a text answer (a choice code such as 'na') compares as a
+                    # code, any other answer as a number.
+                    text = values.map(lambda v: isinstance(v, str)).astype(bool)
+                    numbers = pd.to_numeric(values.where(~text), errors="coerce")
+                    present &= text | numbers.notna()
+                    same = ((values.astype("string") == _format_number(value)) & text).fillna(False) | (
+                        numbers == float(value)
+                    )
+                    return (present & (same if op == "=" else ~same)).astype(bool)
                 if isinstance(value, float) or op in {"<", ">", "<=", ">="}:
                     numbers = pd.to_numeric(values, errors="coerce")
                     target: Any = float(value)
