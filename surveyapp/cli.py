@@ -116,6 +116,15 @@ def register_commands(app: Flask) -> None:
     """Attach the command groups to the app (so ``flask --app surveyapp`` has them too)."""
     app.cli.add_command(questionnaire_group)
     app.cli.add_command(user_group)
+    # Each module of surveyapp.commands exposes ``command`` (a click command or group).
+    import importlib
+    import pkgutil
+
+    import surveyapp.commands
+
+    for module_info in sorted(pkgutil.iter_modules(surveyapp.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"surveyapp.commands.{module_info.name}")
+        app.cli.add_command(module.command)
     from surveyapp.demo import demo_command
 
     app.cli.add_command(demo_command)

@@ -85,11 +85,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_migrated(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = need_postgres()
+def postgres_migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of this test run's own on the test server, so parallel runs never collide.
+
+    Falls back to the named database itself where the account may not create databases.
+    """
+    server_url = need_postgres()
+    own_name = f"surveyapp_test_{os.getpid()}"
+    admin = create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{own_name}"'))
+            connection.execute(text(f'CREATE DATABASE "{own_name}"'))
+        url = server_url.rsplit("/", 1)[0] + "/" + own_name
+        created = True
+    except Exception:
+        url, created = server_url, False
     reset_postgres(url)
     migrate_to_head(url, tmp_path_factory.mktemp("pg"))
-    return url
+    yield url
+    if created:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{own_name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def truncate_all(url: str) -> None:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("survey", __name__)
 
-from surveyapp.survey import views  # noqa: E402,F401  (routes register on import)
+from surveyapp.survey import optout, views  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,1 @@
+"""CLI command modules: each exposes ``command`` and is added to ``surveyapp`` automatically."""
