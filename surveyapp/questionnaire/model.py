@@ -202,15 +202,20 @@ class Questionnaire:
         return page.show_if is None or evaluate(page.show_if, answers)
 
     def question_visible(self, question: Question, answers: Mapping[str, Any]) -> bool:
+        """Shown given the answers: its page and its condition hold, and (for a matrix) a row is shown."""
         page = self.pages[self.page_index(question.page_id)]
         if not self.page_visible(page, answers):
             return False
-        return question.show_if is None or evaluate(question.show_if, answers)
+        if question.show_if is not None and not evaluate(question.show_if, answers):
+            return False
+        if question.type == "matrix" and question.items:
+            return any(item.show_if is None or evaluate(item.show_if, answers) for item in question.items)
+        return True
 
     def item_visible(self, question: Question, item: MatrixItem, answers: Mapping[str, Any]) -> bool:
-        if not self.question_visible(question, answers):
+        if item.show_if is not None and not evaluate(item.show_if, answers):
             return False
-        return item.show_if is None or evaluate(item.show_if, answers)
+        return self.question_visible(question, answers)
 
     def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
         """Pages to show, given the answers so far (conditions only look at earlier pages)."""

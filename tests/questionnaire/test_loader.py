@@ -827,15 +827,32 @@ def test_a_yaml_date_does_not_crash_the_loader() -> None:
 
 
 def test_a_yaml_bool_language_key_is_a_problem_not_a_crash() -> None:
-    # `no:` (Norwegian) is a bool in YAML 1.1
+    # `no:` (Norwegian) is a bool in YAML 1.1; the loader reads YAML 1.2 scalars, so it stays 'no'
     text = yaml.safe_dump(BASE, allow_unicode=True).replace(
         "title:\n  en: Proef (en)\n", "title:\n  en: Proef (en)\n  no: Prøve\n"
     )
     assert "no: Prøve" in text
     problems = problems_of_text(text)
     assert [(p.location, p.message) for p in problems] == [
-        ("title", "language False is not in the questionnaire's languages")
+        ("title", "language 'no' is not in the questionnaire's languages")
     ]
+
+
+def test_codes_stay_as_typed_not_yaml_1_1_numbers_or_booleans() -> None:
+    text = yaml.safe_dump(BASE, allow_unicode=True)
+    text += "\n# appended list with tricky codes\n"
+    data = yaml.safe_load(text)
+    data["choice_lists"] = {
+        "banden": [{"code": "PLACEHOLDER_" + str(i), "label": {"nl": "x", "en": "x"}} for i in range(5)]
+    }
+    tricky = ["30_39", "010", "no", "on", "off"]
+    dumped = yaml.safe_dump(data, allow_unicode=True)
+    for i, code in enumerate(tricky):
+        dumped = dumped.replace(f"PLACEHOLDER_{i}", code)  # unquoted in the file, as a planner types it
+    from surveyapp.questionnaire.loader import _QuestionnaireYamlLoader
+
+    loaded = yaml.load(dumped, Loader=_QuestionnaireYamlLoader)  # noqa: S506
+    assert [c["code"] for c in loaded["choice_lists"]["banden"]] == tricky
 
 
 def test_all_problems_are_reported_at_once() -> None:
