@@ -1,0 +1,1246 @@
+"""The staff register of a wave: read a CSV/XLSX file, map its columns, validate, import, purge.
+
+Reading is shared with the response import: :func:`read_table` turns uploaded bytes into a
+header and rows of text, detecting CSV vs XLSX, the encoding (UTF-8 with or without BOM,
+UTF-16 with BOM, Windows-1252) and the delimiter. Every problem names the file's line and
+column, so a planner can find it in the spreadsheet.
+
+An import is all-or-nothing per file: one bad row and nothing is stored. A re-import updates
+the wave's people by person key and adds new ones; it never duplicates. The register can only
+change while the wave is a draft: opening the wave freezes the snapshot (``base_population``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from surveyapp.extensions import db
+from surveyapp.models import Invitation, RegisterPerson, Wave
+from surveyapp.questionnaire.model import NO, YES, Question, Questionnaire, localize
+from surveyapp.services import audit
+
+MAX_BYTES = 20 * 1024 * 1024  # a 45,000-person register is about 7 MB as CSV
+MAX_ROWS = 250_000
+MAX_PROBLEMS = 1000  # problems kept for the report; the count is always complete
+BATCH_SIZE = 5000
+
+# Column lengths of RegisterPerson.
+KEY_LENGTH = 64
+EMAIL_LENGTH = 254
+NAME_LENGTH = 200
+GROUP_VALUE_LENGTH = 100
+
+Progress = Callable[[int], None]
+
+
+# --- problems -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a file: where (line of the file, column header) and what."""
+
+    line: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class RegisterFileError(ValueError):
+    """A file that cannot be read as a table at all (wrong type, empty, no header...)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class RegisterStateError(ValueError):
+    """The register of a wave that is no longer a draft is frozen."""
+
+
+class ProblemList:
+    """Problems in file order, keeping the first ``limit`` but counting all."""
+
+    def __init__(self, limit: int = MAX_PROBLEMS) -> None:
+        self.items: list[Problem] = []
+        self.count = 0
+        self.limit = limit
+
+    def add(self, line: int | None, column: str | None, message: str) -> None:
+        self.count += 1
+        if len(self.items) < self.limit:
+            self.items.append(Problem(line, column, message))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.add(problem.line, problem.column, problem.message)
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def sorted(self) -> list[Problem]:
+        return sorted(self.items, key=lambda p: (p.line or 0, p.column or ""))
+
+
+# --- reading a table ------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A file's header and data rows as text; ``line`` is the file's line (or sheet row) number."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]
+    kind: str  # "csv" | "xlsx"
+    encoding: str | None = None
+    delimiter: str | None = None
+    filename: str = ""
+    problems: list[Problem] = field(default_factory=list)  # rows whose fields do not fit the header
+
+    def index(self, column: str | None) -> int | None:
+        """Position of a column, matched case- and space-insensitively."""
+        if column is None:
+            return None
+        wanted = _header_key(column)
+        for position, header in enumerate(self.headers):
+            if _header_key(header) == wanted:
+                return position
+        return None
+
+    def header(self, column: str | None) -> str | None:
+        position = self.index(column)
+        return None if position is None else self.headers[position]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "kind": self.kind,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "rows": len(self.rows),
+            "columns": len(self.headers),
+        }
+
+
+ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 (BOM)",
+    "utf-16": "UTF-16",
+    "cp1252": "Windows-1252",
+}
+DELIMITER_NAMES = {";": "semicolon", ",": "comma", "\t": "tab", "|": "vertical bar"}
+DELIMITERS = ";,\t|"
+TEXT_SUFFIXES = {"", "csv", "txt", "tsv", "tab"}
+XLSX_SUFFIXES = {"xlsx", "xlsm"}
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _header_key(name: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", name).strip().lower().split())
+
+
+def _suffix(filename: str) -> str:
+    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def read_table(
+    data: bytes, filename: str = "", *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS
+) -> Table:
+    """Read an uploaded CSV or XLSX file into a :class:`Table`.
+
+    Raises :class:`RegisterFileError` when the file cannot be a table: not CSV/XLSX, too
+    large, empty, undecodable, no header line or duplicate column names. Rows whose number
+    of fields does not fit the header end up in ``Table.problems`` (with their line).
+    """
+    if len(data) > max_bytes:
+        raise _file_error(
+            f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB"
+        )
+    if not data.strip():
+        raise _file_error("the file is empty")
+    suffix = _suffix(filename)
+    if data.startswith(OLE2_MAGIC) or suffix == "xls":
+        raise _file_error("this is an old Excel workbook (.xls): save it as .xlsx or as CSV and try again")
+    if data.startswith(b"PK\x03\x04"):
+        if suffix in TEXT_SUFFIXES | XLSX_SUFFIXES:
+            table = _read_xlsx(data, max_rows)
+            table.filename = filename
+            return table
+        raise _file_error(f"a .{suffix} file is not a CSV file or an Excel workbook (.xlsx)")
+    if suffix in XLSX_SUFFIXES:
+        raise _file_error("the file is named .xlsx but is not an Excel workbook")
+    if suffix not in TEXT_SUFFIXES:
+        raise _file_error(f"a .{suffix} file is not a CSV file or an Excel workbook (.xlsx)")
+    text, encoding = _decode(data)
+    table = _read_csv(text, max_rows)
+    table.encoding = encoding
+    table.filename = filename
+    return table
+
+
+def _file_error(message: str, line: int | None = None, column: str | None = None) -> RegisterFileError:
+    return RegisterFileError([Problem(line, column, message)])
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding: a BOM decides; otherwise UTF-8, then Windows-1252."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        order = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        order = ["utf-16"]
+    else:
+        if b"\x00" in data[:65536]:
+            raise _file_error("this is not a text file (it contains binary data): upload a CSV or XLSX file")
+        order = ["utf-8", "cp1252"]
+    failures: list[UnicodeDecodeError] = []
+    for encoding in order:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            failures.append(exc)
+            continue
+        if encoding == "utf-16":
+            text = text.removeprefix("\ufeff")
+        if "\x00" in text:
+            raise _file_error("this is not a text file (it contains binary data): upload a CSV or XLSX file")
+        return text, encoding
+    # The encoding that got furthest is most likely the file's own: report where it broke.
+    worst = max(failures, key=lambda exc: exc.start)
+    line = data.count(b"\n", 0, worst.start) + 1
+    byte = data[worst.start : worst.start + 1].hex()
+    raise _file_error(
+        f"byte 0x{byte} cannot be read as UTF-8 or Windows-1252 text: save the file as "
+        "'CSV UTF-8' and try again",
+        line=line,
+    )
+
+
+def _detect_delimiter(text: str) -> str:
+    """csv.Sniffer on a sample, checked against the rows; else the most consistent candidate."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    lines = [line for line in sample.splitlines() if line.strip()][:50]
+    if not lines:
+        return ";"
+
+    def fields_per_line(delimiter: str) -> list[int]:
+        try:
+            return [len(r) for r in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter) if r]
+        except csv.Error:
+            return []
+
+    def consistent(delimiter: str) -> bool:
+        counts = fields_per_line(delimiter)
+        return bool(counts) and counts[0] > 1 and all(c == counts[0] for c in counts)
+
+    try:
+        sniffed: str | None = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed is not None and consistent(sniffed):
+        return sniffed
+    # Sniffer unsure: the delimiter giving the header most columns with the most rows agreeing.
+    best, best_score = ";", (0, 0)
+    for delimiter in DELIMITERS:
+        counts = fields_per_line(delimiter)
+        if not counts or counts[0] < 2:
+            continue
+        score = (sum(1 for c in counts if c == counts[0]), counts[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return sniffed if best_score == (0, 0) and sniffed else best
+
+
+def _read_csv(text: str, max_rows: int) -> Table:
+    delimiter = _detect_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
+    records: list[tuple[int, list[str]]] = []
+    previous_line = 0
+    try:
+        for record in reader:
+            line = previous_line + 1
+            previous_line = reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue
+            records.append((line, record))
+            if len(records) > max_rows + 1:
+                raise _file_error(f"the file has more than {max_rows:,} rows")
+    except csv.Error as exc:
+        raise _file_error(f"the file cannot be read as CSV: {exc}", line=reader.line_num) from exc
+    table = _table_from_records(records, kind="csv")
+    table.delimiter = delimiter
+    return table
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(data: bytes, max_rows: int) -> Table:
+    import openpyxl  # defusedxml is installed, so openpyxl parses the XML safely
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise _file_error(
+            "the file cannot be read as an Excel workbook (.xlsx); save it again as .xlsx or CSV"
+        ) from exc
+    except Exception as exc:  # a damaged or hostile workbook: any parser error is a bad file
+        raise _file_error(f"the Excel workbook cannot be read ({type(exc).__name__})") from exc
+    try:
+        if not workbook.worksheets:
+            raise _file_error("the workbook has no worksheet")
+        sheet = workbook.worksheets[0]
+        records: list[tuple[int, list[str]]] = []
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(value) for value in values]
+            if not any(cell.strip() for cell in cells):
+                continue
+            records.append((number, cells))
+            if len(records) > max_rows + 1:
+                raise _file_error(f"the worksheet has more than {max_rows:,} rows")
+    except RegisterFileError:
+        raise
+    except Exception as exc:
+        raise _file_error(f"the Excel workbook cannot be read ({type(exc).__name__})") from exc
+    finally:
+        workbook.close()
+    # A worksheet has no ragged rows: rows shorter than the header simply end in empty cells.
+    if records:
+        width = max(len(cells) for _, cells in records)
+        records = [(line, cells + [""] * (width - len(cells))) for line, cells in records]
+    return _table_from_records(records, kind="xlsx")
+
+
+_NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
+
+
+def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Table:
+    if not records:
+        raise _file_error("the file is empty")
+    header_line, raw_headers = records[0]
+    headers = [unicodedata.normalize("NFC", h).strip().removeprefix("\ufeff").strip() for h in raw_headers]
+    body = records[1:]
+    # Trailing nameless columns (Excel's "a;b;c;") are dropped when they hold nothing.
+    keep = len(headers)
+    while keep > 0 and not headers[keep - 1]:
+        if any(len(cells) >= keep and cells[keep - 1].strip() for _, cells in body):
+            break
+        keep -= 1
+    headers = headers[:keep]
+    named = [h for h in headers if h]
+    if not named:
+        raise _file_error("the first line has no column names", line=header_line)
+    if any("@" in h for h in named) or all(_NUMBER.match(h) for h in named):
+        raise _file_error(
+            "the first line holds data, not column names: add a header line with the column names",
+            line=header_line,
+        )
+    problems: list[Problem] = []
+    for position, header in enumerate(headers):
+        if not header:
+            problems.append(
+                Problem(header_line, None, f"column {position + 1} has values but no name in the header line")
+            )
+    seen: dict[str, int] = {}
+    for position, header in enumerate(headers):
+        if not header:
+            continue
+        key = _header_key(header)
+        if key in seen:
+            problems.append(
+                Problem(
+                    header_line,
+                    header,
+                    f"the column name {header!r} appears twice (columns {seen[key] + 1} and {position + 1}); "
+                    "column names must be unique",
+                )
+            )
+        else:
+            seen[key] = position
+    if problems:
+        raise RegisterFileError(problems)
+    if not body:
+        raise _file_error("the file has column names but no rows", line=header_line)
+    rows: list[tuple[int, list[str]]] = []
+    ragged: list[Problem] = []
+    width = len(headers)
+    for line, cells in body:
+        if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
+            cells = cells[:width]
+        if len(cells) != width:
+            ragged.append(
+                Problem(
+                    line,
+                    None,
+                    f"this row has {len(cells)} fields but the header has {width} columns "
+                    "(a missing or extra delimiter, or a line break inside a value?)",
+                )
+            )
+            continue
+        rows.append((line, cells))
+    return Table(headers=headers, rows=rows, kind=kind, problems=ragged)
+
+
+# --- the column mapping ---------------------------------------------------------------------------
+
+BIRTH_YEAR = "birth_year"
+
+# Header names recognised by default (compared without case, spaces, dashes and underscores).
+ID_NAMES = (
+    "personkey",
+    "personid",
+    "persoonid",
+    "id",
+    "personeelsnummer",
+    "personeelsnr",
+    "stamnummer",
+    "employeeid",
+    "employeenumber",
+    "key",
+    "nummer",
+)
+EMAIL_NAMES = ("email", "emailadres", "emailaddress", "mail", "mailadres", "emailadresse")
+LANGUAGE_NAMES = ("language", "taal", "lang", "voorkeurtaal", "preferredlanguage", "correspondentietaal")
+NAME_NAMES = ("name", "naam", "fullname", "volledigenaam", "contactpersoon", "contactperson")
+BIRTH_YEAR_NAMES = ("geboortejaar", "birthyear", "yearofbirth", "geboortedatum", "birthdate", "dateofbirth")
+# English names of the shipped questionnaires' register columns.
+GROUP_ALIASES = {
+    "entity": "entiteit",
+    "policydomain": "entiteit",
+    "beleidsdomein": "entiteit",
+    "age": "leeftijd",
+    "ageband": "leeftijd",
+    "agegroup": "leeftijd",
+    "leeftijdsklasse": "leeftijd",
+    "level": "niveau",
+    "household": "gezin",
+    "children": "kinderen",
+    "disability": "beperking",
+    "origin": "herkomst",
+    "yearsofservice": "dienstjaren",
+    "anciënniteit": "dienstjaren",
+    "anciënniteitsklasse": "dienstjaren",
+}
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[\s_\-./]+", "", unicodedata.normalize("NFC", name).strip().lower())
+
+
+@dataclass(frozen=True)
+class GroupColumn:
+    """A file column kept in ``RegisterPerson.groups`` under ``key`` (a register_column)."""
+
+    column: str
+    key: str
+    convert: str | None = None  # "birth_year": a year (or date of birth) → age band code
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which file column plays which part; stored on ``Wave.register_mapping`` for re-imports."""
+
+    email_column: str | None
+    id_column: str | None = None  # None: the e-mail address is the person key
+    language_column: str | None = None  # None: everyone gets the default language
+    name_column: str | None = None
+    groups: tuple[GroupColumn, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id_column": self.id_column,
+            "email_column": self.email_column,
+            "language_column": self.language_column,
+            "name_column": self.name_column,
+            "groups": [
+                {"column": g.column, "key": g.key, **({"convert": g.convert} if g.convert else {})}
+                for g in self.groups
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ColumnMapping | None:
+        """A stored mapping, or None when there is none or it is not a mapping we understand."""
+        if not isinstance(data, Mapping):
+            return None
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        groups = []
+        for entry in data.get("groups") or []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("column"), str) and entry.get("key"):
+                convert = entry.get("convert")
+                groups.append(
+                    GroupColumn(
+                        entry["column"], str(entry["key"]), convert if isinstance(convert, str) else None
+                    )
+                )
+        return cls(
+            email_column=text("email_column"),
+            id_column=text("id_column"),
+            language_column=text("language_column"),
+            name_column=text("name_column"),
+            groups=tuple(groups),
+        )
+
+    def columns(self) -> list[str]:
+        named = [self.id_column, self.email_column, self.language_column, self.name_column]
+        return [c for c in named if c] + [g.column for g in self.groups]
+
+
+def group_questions(questionnaire: Questionnaire) -> list[Question]:
+    """The questionnaire's group questions that have a register column, in questionnaire order."""
+    return [
+        q
+        for q in questionnaire.questions
+        if q.measure is not None and q.measure.type == "group" and q.measure.register_column
+    ]
+
+
+def _register_column(question: Question) -> str:
+    assert question.measure is not None and question.measure.register_column
+    return question.measure.register_column
+
+
+def default_mapping(
+    headers: Sequence[str], questionnaire: Questionnaire, stored: ColumnMapping | None = None
+) -> ColumnMapping:
+    """The stored mapping when its columns are all in the file, else a guess from the headers."""
+    by_key = {_header_key(h): h for h in headers}
+    if stored is not None and stored.columns() and all(_header_key(c) in by_key for c in stored.columns()):
+
+        def actual(column: str | None) -> str | None:
+            return by_key[_header_key(column)] if column else None
+
+        return ColumnMapping(
+            email_column=actual(stored.email_column),
+            id_column=actual(stored.id_column),
+            language_column=actual(stored.language_column),
+            name_column=actual(stored.name_column),
+            groups=tuple(GroupColumn(by_key[_header_key(g.column)], g.key, g.convert) for g in stored.groups),
+        )
+    loose: dict[str, str] = {}
+    for name in headers:
+        loose.setdefault(_loose(name), name)
+
+    def guess(names: Iterable[str]) -> str | None:
+        return next((loose[name] for name in names if name in loose), None)
+
+    email = guess(EMAIL_NAMES)
+    person_id = guess(ID_NAMES)
+    used = {email, person_id}
+    groups: list[GroupColumn] = []
+    for question in group_questions(questionnaire):
+        register_column = _register_column(question)
+        wanted = {_loose(register_column), _loose(question.id)}
+        wanted |= {
+            alias for alias, target in GROUP_ALIASES.items() if target in {register_column, question.id}
+        }
+        header: str | None = next((h for h in headers if _loose(h) in wanted and h not in used), None)
+        convert = None
+        if header is None and age_bands(question) is not None:
+            header = next((loose[n] for n in BIRTH_YEAR_NAMES if n in loose and loose[n] not in used), None)
+            convert = BIRTH_YEAR if header else None
+        if header is not None:
+            used.add(header)
+            groups.append(GroupColumn(header, register_column, convert))
+    return ColumnMapping(
+        email_column=email,
+        id_column=person_id,
+        language_column=guess(LANGUAGE_NAMES),
+        name_column=guess(NAME_NAMES),
+        groups=tuple(groups),
+    )
+
+
+def group_key_for(header: str) -> str:
+    """A groups key for a file column that no questionnaire question asks (lower case, _)."""
+    key = re.sub(r"[^a-z0-9]+", "_", unicodedata.normalize("NFKD", header).lower()).strip("_")
+    key = key.encode("ascii", "ignore").decode()
+    if not key or not key[0].isalpha():
+        key = "k_" + key
+    return key[:63]
+
+
+def check_mapping(mapping: ColumnMapping, table: Table, questionnaire: Questionnaire) -> list[Problem]:
+    """Mapping problems (no line): missing columns, a column used twice, an unknown conversion."""
+    problems: list[Problem] = []
+    roles = [
+        ("id_column", mapping.id_column),
+        ("email_column", mapping.email_column),
+        ("language_column", mapping.language_column),
+        ("name_column", mapping.name_column),
+    ]
+    available = ", ".join(table.headers)
+    for _role, column in roles:
+        if column and table.index(column) is None:
+            problems.append(Problem(None, column, f"there is no column {column!r} in the file ({available})"))
+    if not mapping.email_column:
+        problems.append(Problem(None, None, "choose the column with the e-mail addresses"))
+    questions = {_register_column(q): q for q in group_questions(questionnaire)}
+    used: dict[str, str] = {}
+    for role, column in roles:
+        if column and not (role == "id_column" and column == mapping.email_column):
+            if _header_key(column) in used:
+                problems.append(
+                    Problem(None, column, f"the column {column!r} is chosen for two things; choose it once")
+                )
+            used[_header_key(column)] = role
+    keys: set[str] = set()
+    for group in mapping.groups:
+        if table.index(group.column) is None:
+            problems.append(
+                Problem(None, group.column, f"there is no column {group.column!r} in the file ({available})")
+            )
+        if _header_key(group.column) in used:
+            problems.append(
+                Problem(
+                    None,
+                    group.column,
+                    f"the column {group.column!r} is chosen for two things; choose it once",
+                )
+            )
+        used[_header_key(group.column)] = "group"
+        if not KEY_PATTERN.match(group.key):
+            problems.append(
+                Problem(
+                    None, group.column, f"group name {group.key!r} must be lower-case letters, digits and _"
+                )
+            )
+        if group.key in keys:
+            problems.append(
+                Problem(None, group.column, f"two columns are mapped to the group {group.key!r}; choose one")
+            )
+        keys.add(group.key)
+        if group.convert not in (None, BIRTH_YEAR):
+            problems.append(Problem(None, group.column, f"unknown conversion {group.convert!r}"))
+        elif group.convert == BIRTH_YEAR:
+            question = questions.get(group.key)
+            if question is None or age_bands(question) is None:
+                problems.append(
+                    Problem(
+                        None,
+                        group.column,
+                        f"birth years can only be converted to age bands, not to {group.key!r}",
+                    )
+                )
+    return problems
+
+
+# --- matching values ------------------------------------------------------------------------------
+
+
+def normalise_value(value: str) -> str:
+    """Case, accents' composition, surrounding and repeated spaces, '-' vs '_' and '4.0' vs '4'."""
+    text = unicodedata.normalize("NFC", value).strip().lower()
+    text = re.sub(r"[\s_\-]+", "_", text).strip("_")
+    if re.fullmatch(r"\d+\.0+", text):
+        text = text.split(".", 1)[0]
+    return text
+
+
+YES_NO_WORDS = {
+    YES: ("yes", "ja", "j", "y", "1", "true", "waar", "oui"),
+    NO: ("no", "nee", "n", "0", "false", "onwaar", "non", "neen"),
+}
+
+
+def code_lookup(question: Question) -> dict[str, str]:
+    """Normalised spelling → code, for a question's codes and (where unambiguous) their labels."""
+    lookup: dict[str, str] = {}
+    for choice in question.choices:
+        lookup.setdefault(normalise_value(choice.code), choice.code)
+    if question.type == "yes_no":
+        for code, words in YES_NO_WORDS.items():
+            if code in question.codes:
+                for word in words:
+                    lookup.setdefault(word, code)
+    for choice in question.choices:
+        for label in choice.label.values():
+            lookup.setdefault(normalise_value(label), choice.code)
+    return lookup
+
+
+_AGE_BAND = (
+    (re.compile(r"^(?:lt|under|onder|min)_?(\d+)$"), lambda m: (0, int(m.group(1)) - 1)),
+    (re.compile(r"^(\d+)_(\d+)$"), lambda m: (int(m.group(1)), int(m.group(2)))),
+    (re.compile(r"^(\d+)_?(?:plus|\+|up|more)$"), lambda m: (int(m.group(1)), 200)),
+)
+
+
+def age_bands(question: Question) -> list[tuple[int, int, str]] | None:
+    """(lowest age, highest age, code) for codes like lt30, 30_39, 65plus; None if not age bands."""
+    if question.type != "single_choice" or not question.choices:
+        return None
+    bands = []
+    for choice in question.choices:
+        for pattern, bounds in _AGE_BAND:
+            match = pattern.match(choice.code.lower())
+            if match:
+                low, high = bounds(match)
+                bands.append((low, high, choice.code))
+                break
+        else:
+            if not choice.missing:
+                return None
+    return sorted(bands) or None
+
+
+def birth_year_of(value: str) -> int | None:
+    """The year in '1968', '1968-04-02', '02/04/1968' or '2.4.1968'; None when there is none."""
+    text = value.strip()
+    match = re.fullmatch(r"(\d{4})(?:\.0+)?", text) or re.fullmatch(r"(\d{4})-\d{1,2}-\d{1,2}.*", text)
+    match = match or re.fullmatch(r"\d{1,2}[/.\-]\d{1,2}[/.\-](\d{4})", text)
+    return int(match.group(1)) if match else None
+
+
+# --- validating rows ------------------------------------------------------------------------------
+
+_SIMPLE_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def email_problem(value: str) -> str | None:
+    """Why an e-mail address is not valid (None when it is). The common case skips the slow check."""
+    if len(value) > EMAIL_LENGTH:
+        return f"longer than {EMAIL_LENGTH} characters"
+    if _SIMPLE_EMAIL.match(value):
+        return None
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+LANGUAGE_WORDS = {
+    "nl": ("nl", "nld", "dut", "nederlands", "dutch", "vlaams", "n"),
+    "en": ("en", "eng", "english", "engels", "anglais", "e"),
+    "fr": ("fr", "fra", "fre", "frans", "french", "français", "francais", "f"),
+    "de": ("de", "deu", "ger", "duits", "german", "deutsch", "d"),
+}
+
+
+def language_code(value: str, allowed: Sequence[str]) -> str | None:
+    text = value.strip().lower().replace("_", "-")
+    if text.split("-", 1)[0] in allowed:
+        return text.split("-", 1)[0]
+    for code, words in LANGUAGE_WORDS.items():
+        if code in allowed and text in words:
+            return code
+    return None
+
+
+def default_language(wave: Wave) -> str:
+    languages = list(wave.languages or ["nl"])
+    return "nl" if "nl" in languages else languages[0]
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    line: int
+    person_key: str
+    email: str | None
+    name: str | None
+    language: str
+    groups: dict[str, str]
+
+
+@dataclass
+class Validation:
+    people: list[PersonRow]
+    problems: ProblemList
+    warnings: ProblemList
+
+
+def validate_rows(
+    table: Table,
+    mapping: ColumnMapping,
+    questionnaire: Questionnaire,
+    *,
+    languages: Sequence[str] = ("nl", "en"),
+    default_language: str = "nl",
+    reference_year: int | None = None,
+) -> Validation:
+    """Check every row; the people of a valid file, and every problem with line and column."""
+    problems, warnings = ProblemList(), ProblemList()
+    problems.extend(table.problems)
+    mapping_problems = check_mapping(mapping, table, questionnaire)
+    if mapping_problems:
+        problems.extend(mapping_problems)
+        return Validation([], problems, warnings)
+    reference_year = reference_year or datetime.now(UTC).year
+    id_at, email_at = table.index(mapping.id_column), table.index(mapping.email_column)
+    language_at, name_at = table.index(mapping.language_column), table.index(mapping.name_column)
+    id_header = table.header(mapping.id_column) or ""
+    email_header = table.header(mapping.email_column) or ""
+    language_header = table.header(mapping.language_column) or ""
+    name_header = table.header(mapping.name_column) or ""
+    email_is_key = id_at is None or id_at == email_at
+    questions = {_register_column(q): q for q in group_questions(questionnaire)}
+
+    @dataclass(frozen=True)
+    class GroupRule:
+        at: int
+        header: str
+        key: str
+        lookup: dict[str, str] | None
+        allowed: str
+        bands: list[tuple[int, int, str]] | None
+        number: Question | None
+
+    rules: list[GroupRule] = []
+    for group in mapping.groups:
+        at = table.index(group.column)
+        assert at is not None
+        question = questions.get(group.key)
+        lookup = code_lookup(question) if question is not None and question.choices else None
+        rules.append(
+            GroupRule(
+                at=at,
+                header=table.headers[at],
+                key=group.key,
+                lookup=lookup,
+                allowed=", ".join(question.codes) if question is not None else "",
+                bands=age_bands(question) if question is not None and group.convert == BIRTH_YEAR else None,
+                number=question if question is not None and question.type == "number" else None,
+            )
+        )
+    allowed_languages = ", ".join(languages)
+    seen_keys: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
+    people: list[PersonRow] = []
+    for line, cells in table.rows:
+        ok = True
+        email = cells[email_at].strip() if email_at is not None else ""
+        if email:
+            reason = email_problem(email)
+            if reason:
+                problems.add(line, email_header, f"invalid e-mail address {email!r}: {reason}")
+                ok = False
+            else:
+                first = seen_emails.setdefault(email.lower(), line)
+                if first != line and not email_is_key:
+                    warnings.add(line, email_header, f"the e-mail address {email} is also on line {first}")
+        elif email_is_key:
+            problems.add(line, email_header, "missing e-mail address (it is the person id here)")
+            ok = False
+        else:
+            warnings.add(line, email_header, "no e-mail address: this person cannot be invited by e-mail")
+        if email_is_key:
+            key = email.lower()
+            key_header = email_header
+        else:
+            assert id_at is not None
+            key = cells[id_at].strip()
+            key_header = id_header
+            if not key:
+                problems.add(line, key_header, "missing person id")
+                ok = False
+        if key and len(key) > KEY_LENGTH:
+            problems.add(line, key_header, f"the person id is longer than {KEY_LENGTH} characters")
+            ok = False
+        elif key:
+            first = seen_keys.setdefault(key, line)
+            if first != line:
+                problems.add(line, key_header, f"duplicate person id {key!r} (also on line {first})")
+                ok = False
+        language = default_language
+        if language_at is not None and cells[language_at].strip():
+            found = language_code(cells[language_at], languages)
+            if found is None:
+                problems.add(
+                    line,
+                    language_header,
+                    f"unknown language {cells[language_at].strip()!r} (allowed: {allowed_languages})",
+                )
+                ok = False
+            else:
+                language = found
+        name = cells[name_at].strip() if name_at is not None else ""
+        if len(name) > NAME_LENGTH:
+            problems.add(line, name_header, f"the name is longer than {NAME_LENGTH} characters")
+            ok = False
+        groups: dict[str, str] = {}
+        for rule in rules:
+            raw = cells[rule.at].strip()
+            if not raw:
+                continue  # not applicable (e.g. no contract for retired staff)
+            if rule.bands is not None:
+                year = birth_year_of(raw)
+                age = reference_year - year if year is not None else None
+                band = next(
+                    (c for low, high, c in rule.bands if age is not None and low <= age <= high), None
+                )
+                if year is None or age is None or not 0 < age < 130:
+                    problems.add(line, rule.header, f"{raw!r} is not a birth year")
+                    ok = False
+                elif band is None:
+                    problems.add(
+                        line, rule.header, f"no age band of {rule.key!r} for age {age} (born {year})"
+                    )
+                    ok = False
+                else:
+                    groups[rule.key] = band
+            elif rule.number is not None:
+                number = _number(raw)
+                low, high = rule.number.minimum, rule.number.maximum
+                if number is None:
+                    problems.add(line, rule.header, f"{raw!r} is not a number")
+                    ok = False
+                elif (low is not None and number < low) or (high is not None and number > high):
+                    problems.add(line, rule.header, f"{raw} is {range_text(low, high)}")
+                    ok = False
+                else:
+                    groups[rule.key] = f"{number:g}"
+            elif rule.lookup is not None:
+                code = rule.lookup.get(normalise_value(raw))
+                if code is None:
+                    problems.add(
+                        line, rule.header, f"unknown code {raw!r} for {rule.key} (allowed: {rule.allowed})"
+                    )
+                    ok = False
+                else:
+                    groups[rule.key] = code
+            elif len(raw) > GROUP_VALUE_LENGTH:
+                problems.add(line, rule.header, f"the value is longer than {GROUP_VALUE_LENGTH} characters")
+                ok = False
+            else:
+                groups[rule.key] = raw
+        if ok:
+            people.append(PersonRow(line, key, email or None, name or None, language, groups))
+    return Validation(people, problems, warnings)
+
+
+def range_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"outside {low:g} to {high:g}"
+    if low is not None:
+        return f"below {low:g}"
+    return f"above {high:g}"
+
+
+def _number(text: str) -> float | None:
+    cleaned = text.strip().replace(",", ".") if "." not in text else text.strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+# --- importing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarginRow:
+    code: str
+    label: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How many people of the register have each code of one group column."""
+
+    key: str
+    question: Question | None
+    rows: list[MarginRow]
+    missing: int
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    total: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    warning_count: int = 0
+    margins: list[Margin] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+
+def import_register(
+    wave: Wave,
+    table: Table,
+    mapping: ColumnMapping,
+    questionnaire: Questionnaire,
+    *,
+    actor: str | None,
+    dry_run: bool = False,
+    remove_missing: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    lang: str = "nl",
+) -> ImportResult:
+    """Validate a register file and, when it has no problem at all, store it (no commit).
+
+    Existing people of the wave (by person key) are updated, new ones added; with
+    ``remove_missing`` people who are not in the file are removed. The mapping is stored on
+    the wave for the next import and the import is audit-logged. ``progress`` is called with
+    the number of rows handled since its last call.
+    """
+    if wave.state != "draft":
+        raise RegisterStateError(
+            f"the register of wave {wave.slug} is frozen: it can only change while the wave is a draft "
+            f"(it is {wave.state})"
+        )
+    reference = wave.opens_on or datetime.now(UTC).date()
+    checked = validate_rows(
+        table,
+        mapping,
+        questionnaire,
+        languages=list(wave.languages or ["nl"]),
+        default_language=default_language(wave),
+        reference_year=reference.year,
+    )
+    result = ImportResult(
+        rows=len(table.rows) + len(table.problems),
+        warnings=checked.warnings.sorted(),
+        warning_count=checked.warnings.count,
+        dry_run=dry_run,
+    )
+    if checked.problems:
+        result.problems = checked.problems.sorted()
+        result.problem_count = checked.problems.count
+        return result
+
+    existing = {
+        row.person_key: row
+        for row in db.session.execute(
+            select(
+                RegisterPerson.id,
+                RegisterPerson.person_key,
+                RegisterPerson.email,
+                RegisterPerson.name,
+                RegisterPerson.language,
+                RegisterPerson.groups,
+            ).where(RegisterPerson.wave_id == wave.id)
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for person in checked.people:
+        values = {
+            "email": person.email,
+            "name": person.name,
+            "language": person.language,
+            "groups": person.groups,
+        }
+        old = existing.get(person.person_key)
+        if old is None:
+            inserts.append({"wave_id": wave.id, "person_key": person.person_key, **values})
+        elif (old.email, old.name, old.language, dict(old.groups or {})) != (
+            person.email,
+            person.name,
+            person.language,
+            person.groups,
+        ):
+            updates.append({"id": old.id, **values})
+        else:
+            result.unchanged += 1
+    in_file = {person.person_key for person in checked.people}
+    missing_ids = [row.id for key, row in existing.items() if key not in in_file] if remove_missing else []
+    if missing_ids:
+        invited = db.session.execute(
+            select(func.count()).select_from(Invitation).where(Invitation.person_id.in_(missing_ids))
+        ).scalar_one()
+        if invited:
+            result.problems = [
+                Problem(
+                    None,
+                    None,
+                    f"{invited} of the people who are not in this file already have an invitation; "
+                    "they cannot be removed",
+                )
+            ]
+            result.problem_count = 1
+            return result
+    result.added, result.updated, result.removed = len(inserts), len(updates), len(missing_ids)
+    if dry_run:
+        result.total = len(existing) + len(inserts) - len(missing_ids)
+        if progress:
+            progress(len(checked.people))
+        return result
+
+    if progress and result.unchanged:
+        progress(result.unchanged)
+    for batch in _batches(inserts, batch_size):
+        db.session.execute(insert(RegisterPerson), batch)
+        if progress:
+            progress(len(batch))
+    for batch in _batches(updates, batch_size):
+        db.session.execute(update(RegisterPerson), batch)
+        if progress:
+            progress(len(batch))
+    for id_batch in _batches(missing_ids, batch_size):
+        db.session.execute(
+            delete(RegisterPerson)
+            .where(RegisterPerson.id.in_(id_batch))
+            .execution_options(synchronize_session=False)
+        )
+    wave.register_mapping = {
+        **mapping.to_json(),
+        "file": table.describe(),
+        "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    result.total = len(existing) + len(inserts) - len(missing_ids)
+    result.margins = margins(wave, questionnaire, lang=lang)
+    audit.record(
+        "register_imported",
+        actor,
+        wave.slug,
+        file=table.filename,
+        rows=len(checked.people),
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        removed=result.removed,
+        total=result.total,
+    )
+    return result
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def margins(wave: Wave, questionnaire: Questionnaire, *, lang: str = "nl") -> list[Margin]:
+    """Per group column of the wave's register: the count of each code (zero counts included)."""
+    counts: dict[str, Counter[str]] = {}
+    people = 0
+    for (groups,) in db.session.execute(
+        select(RegisterPerson.groups).where(RegisterPerson.wave_id == wave.id)
+    ):
+        people += 1
+        for key, value in (groups or {}).items():
+            counts.setdefault(key, Counter())[str(value)] += 1
+    questions = {_register_column(q): q for q in group_questions(questionnaire)}
+    mapped = [g["key"] for g in (wave.register_mapping or {}).get("groups", []) if isinstance(g, Mapping)]
+    keys = [k for k in questions if k in counts or k in mapped]
+    keys += [k for k in mapped if k not in keys]
+    keys += sorted(k for k in counts if k not in keys)
+    result = []
+    for key in keys:
+        counter = counts.get(key, Counter())
+        question = questions.get(key)
+        rows = []
+        if question is not None and question.choices:
+            for choice in question.choices:
+                rows.append(MarginRow(choice.code, localize(choice.label, lang), counter.pop(choice.code, 0)))
+        rows += [MarginRow(code, None, n) for code, n in counter.most_common(50)]
+        result.append(Margin(key, question, rows, people - sum(counts.get(key, Counter()).values())))
+    return result
+
+
+def register_size(wave: Wave) -> int:
+    return int(
+        db.session.execute(
+            select(func.count()).select_from(RegisterPerson).where(RegisterPerson.wave_id == wave.id)
+        ).scalar_one()
+    )
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    wave: str
+    purged: bool
+    people: int
+    due_on: date | None
+    reason: str
+
+
+def purge_due_on(wave: Wave) -> date | None:
+    """The day a wave's personal data must go: its closing day plus the retention period."""
+    if wave.closes_on is None:
+        return None
+    return wave.closes_on + timedelta(days=wave.retention_days)
+
+
+def purge_personal_data(
+    wave: Wave, now: datetime, *, force: bool = False, actor: str | None = None
+) -> PurgeResult:
+    """Blank e-mail and name of the wave's register once the retention period has passed.
+
+    The groups stay (the margins and reach need them). ``force`` purges before the due date.
+    Sets ``wave.personal_data_purged_at`` and records an audit event; does not commit.
+    """
+    due_on = purge_due_on(wave)
+    if not force:
+        if wave.personal_data_purged_at is not None:
+            return PurgeResult(wave.slug, False, 0, due_on, "already purged")
+        if due_on is None:
+            return PurgeResult(wave.slug, False, 0, None, "the wave has no closing date")
+        if now.date() < due_on:
+            return PurgeResult(wave.slug, False, 0, due_on, f"not due before {due_on.isoformat()}")
+    outcome = db.session.execute(
+        update(RegisterPerson)
+        .where(
+            RegisterPerson.wave_id == wave.id,
+            (RegisterPerson.email.is_not(None)) | (RegisterPerson.name.is_not(None)),
+        )
+        .values(email=None, name=None)
+        .execution_options(synchronize_session=False)
+    )
+    people = int(outcome.rowcount or 0)  # type: ignore[attr-defined]
+    wave.personal_data_purged_at = now
+    audit.record(
+        "personal_data_purged",
+        actor,
+        wave.slug,
+        people=people,
+        forced=force,
+        due_on=due_on.isoformat() if due_on else None,
+    )
+    return PurgeResult(wave.slug, True, people, due_on, "forced" if force else "retention period over")
