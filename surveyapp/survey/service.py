@@ -198,6 +198,13 @@ def submit(questionnaire: Questionnaire, wave: Wave, invitation_id: int, languag
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
     draft = draft_of(invitation_id, for_update=True)
+    # Read the flag fresh (not from the identity map): a simultaneous submit that held the draft's
+    # lock has committed by now, and then this one must say "already answered", not "incomplete".
+    already = db.session.execute(
+        select(Invitation.submitted).where(Invitation.id == invitation_id)
+    ).scalar_one()
+    if already:
+        return SubmitResult("already_submitted")
     answers = questionnaire.clean_answers(draft.answers if draft else {})
     incomplete = missing_required(questionnaire, answers)
     if incomplete is not None:

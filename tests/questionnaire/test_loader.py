@@ -851,7 +851,7 @@ def test_codes_stay_as_typed_not_yaml_1_1_numbers_or_booleans() -> None:
         dumped = dumped.replace(f"PLACEHOLDER_{i}", code)  # unquoted in the file, as a planner types it
     from surveyapp.questionnaire.loader import _QuestionnaireYamlLoader
 
-    loaded = yaml.load(dumped, Loader=_QuestionnaireYamlLoader)  # noqa: S506
+    loaded = yaml.load(dumped, Loader=_QuestionnaireYamlLoader)
     assert [c["code"] for c in loaded["choice_lists"]["banden"]] == tricky
 
 
