@@ -566,10 +566,7 @@ def default_mapping(
     groups: list[GroupColumn] = []
     for question in group_questions(questionnaire):
         register_column = _register_column(question)
-        wanted = {_loose(register_column), _loose(question.id)}
-        wanted |= {
-            alias for alias, target in GROUP_ALIASES.items() if target in {register_column, question.id}
-        }
+        wanted = _group_names(question)
         header: str | None = next((h for h in headers if _loose(h) in wanted and h not in used), None)
         convert = None
         if header is None and age_bands(question) is not None:
@@ -585,6 +582,21 @@ def default_mapping(
         name_column=guess(NAME_NAMES),
         groups=tuple(groups),
     )
+
+
+def _group_names(question: Question) -> set[str]:
+    """Loose header names that stand for a group question's register column."""
+    names = {_register_column(question), question.id}
+    return {_loose(n) for n in names} | {alias for alias, target in GROUP_ALIASES.items() if target in names}
+
+
+def matching_group_key(header: str, questionnaire: Questionnaire) -> str:
+    """The register_column a file column stands for (a group question's), else a key from its name."""
+    loose = _loose(header)
+    for question in group_questions(questionnaire):
+        if loose in _group_names(question):
+            return _register_column(question)
+    return group_key_for(header)
 
 
 def group_key_for(header: str) -> str:
@@ -1019,6 +1031,7 @@ def import_register(
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
     lang: str = "nl",
+    via: str = "web",
 ) -> ImportResult:
     """Validate a register file and, when it has no problem at all, store it (no commit).
 
@@ -1144,6 +1157,7 @@ def import_register(
         unchanged=result.unchanged,
         removed=result.removed,
         total=result.total,
+        via=via,
     )
     return result
 
@@ -1209,7 +1223,7 @@ def purge_due_on(wave: Wave) -> date | None:
 
 
 def purge_personal_data(
-    wave: Wave, now: datetime, *, force: bool = False, actor: str | None = None
+    wave: Wave, now: datetime, *, force: bool = False, actor: str | None = None, via: str = "web"
 ) -> PurgeResult:
     """Blank e-mail and name of the wave's register once the retention period has passed.
 
@@ -1242,5 +1256,6 @@ def purge_personal_data(
         people=people,
         forced=force,
         due_on=due_on.isoformat() if due_on else None,
+        via=via,
     )
     return PurgeResult(wave.slug, True, people, due_on, "forced" if force else "retention period over")

@@ -385,6 +385,7 @@ def import_responses(
     default_date: date | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    via: str = "web",
 ) -> ResponseImportResult:
     """Validate a responses file against the wave's questionnaire and store it (no commit).
 
@@ -463,6 +464,7 @@ def import_responses(
         imported=result.imported,
         replaced=result.replaced,
         warnings=result.warning_count,
+        via=via,
     )
     return result
 
