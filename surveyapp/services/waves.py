@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from dataclasses import field as dc_field
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
-from surveyapp.services.questionnaires import freeze
+from surveyapp.models import AUDIENCES, AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
+from surveyapp.questionnaire import QuestionnaireError, load_questionnaire
+from surveyapp.services.questionnaires import freeze, store_file
 from surveyapp.survey.service import hash_token, new_token
 
 # Allowed state changes of a wave; anything else is refused.
@@ -152,3 +156,353 @@ def create_invitations(
         if progress:
             progress(len(chunk))
     return tokens
+
+
+# --- Wave settings: lookup, validation, editing, repeating -------------------------------------
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_LENGTH = (3, 64)
+TITLE_MAX = 200
+RETENTION_RANGE = (1, 3650)
+MINIMUM_THRESHOLD = 5
+MAXIMUM_THRESHOLD = 1000
+REQUIRED_LANGUAGE = "nl"
+QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml")
+# Settings that may still change once a wave has opened (invitations promise the rest).
+EDITABLE_AFTER_OPENING = frozenset({"title", "opens_on", "closes_on", "retention_days"})
+
+# English texts of the problems, for the command line; the web pages translate by code.
+PROBLEM_TEXTS = {
+    "slug_format": "use {min} to {max} lower-case letters, digits and single hyphens (like golf-2026)",
+    "slug_taken": "another wave already uses the slug {slug}",
+    "title_required": "give the wave a title",
+    "title_long": "the title can have at most {max} characters",
+    "audience_unknown": "choose one of: {choices}",
+    "audience_mismatch": "the questionnaire is written for the audience {expected}",
+    "language_required": "Dutch (nl) is required",
+    "language_missing": "the questionnaire has no text in: {languages}",
+    "period_order": "the closing date cannot be before the opening date",
+    "retention_range": "keep personal data between {min} and {max} days",
+    "threshold_low": "the threshold must be at least {min} (smaller groups identify people)",
+    "threshold_high": "the threshold can be at most {max}",
+    "questionnaire_unknown": "there is no questionnaire {name}",
+    "questionnaire_invalid": "{name} has problems: {problems}",
+    "questionnaire_other": "a repeat uses the same questionnaire ({key})",
+    "questionnaire_frozen": "the questionnaire of a {state} wave cannot change",
+    "not_editable": "this cannot change once the wave is {state}",
+}
+
+
+@dataclass(frozen=True)
+class SettingsProblem:
+    """One thing wrong with a wave's settings: which field, a code, and the code's values."""
+
+    field: str
+    code: str
+    params: Mapping[str, object] = dc_field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return PROBLEM_TEXTS[self.code].format(**self.params)
+
+
+class WaveSettingsError(ValueError):
+    """Wave settings that cannot be saved; ``problems`` lists every one."""
+
+    def __init__(self, problems: Iterable[SettingsProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.field}: {p}" for p in self.problems))
+
+
+def wave_by_slug(slug: str) -> Wave | None:
+    if not slug or len(slug) > SLUG_LENGTH[1]:
+        return None
+    return db.session.execute(select(Wave).where(Wave.slug == slug)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class QuestionnaireFile:
+    """A questionnaire file in the questionnaire folder, read and validated (or its problems)."""
+
+    name: str
+    path: Path
+    key: str | None = None
+    version_label: str | None = None
+    content_hash: str | None = None
+    audience: str | None = None
+    languages: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def questionnaire_files(directory: str | Path) -> list[QuestionnaireFile]:
+    """The questionnaire files of a folder (not its subfolders), each checked, sorted by name."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in QUESTIONNAIRE_SUFFIXES)
+    return [_read_questionnaire_file(path) for path in paths]
+
+
+def _read_questionnaire_file(path: Path) -> QuestionnaireFile:
+    try:
+        questionnaire = load_questionnaire(path)
+    except QuestionnaireError as exc:
+        return QuestionnaireFile(path.name, path, problems=tuple(str(p) for p in exc.problems))
+    return QuestionnaireFile(
+        name=path.name,
+        path=path,
+        key=questionnaire.id,
+        version_label=questionnaire.version_label,
+        content_hash=questionnaire.content_hash,
+        audience=questionnaire.audience,
+        languages=tuple(questionnaire.languages),
+    )
+
+
+def questionnaire_file(directory: str | Path, name: str) -> QuestionnaireFile | None:
+    """A file of the questionnaire folder by its bare name (never a path elsewhere)."""
+    for candidate in questionnaire_files(directory):
+        if candidate.name == name:
+            return candidate
+    return None
+
+
+def store_questionnaire_file(directory: str | Path, name: str) -> QuestionnaireVersion:
+    """Store a file of the questionnaire folder as a version (idempotent by content hash)."""
+    found = questionnaire_file(directory, name)
+    if found is None:
+        raise WaveSettingsError([SettingsProblem("questionnaire", "questionnaire_unknown", {"name": name})])
+    try:
+        version, _ = store_file(found.path)
+    except (QuestionnaireError, OSError, UnicodeDecodeError) as exc:
+        problems = "; ".join(str(p) for p in getattr(exc, "problems", [exc]))
+        raise WaveSettingsError(
+            [SettingsProblem("questionnaire", "questionnaire_invalid", {"name": name, "problems": problems})]
+        ) from exc
+    return version
+
+
+def check_settings(
+    *,
+    version: QuestionnaireVersion | None,
+    slug: str | None = None,
+    title: str,
+    audience: str,
+    languages: Iterable[str],
+    opens_on: date | None,
+    closes_on: date | None,
+    retention_days: int,
+    suppression_threshold: int,
+    wave_id: int | None = None,
+) -> list[SettingsProblem]:
+    """Every problem with a wave's settings (slug None: the slug is not being set)."""
+    problems: list[SettingsProblem] = []
+    if slug is not None:
+        low, high = SLUG_LENGTH
+        if not (low <= len(slug) <= high and SLUG_PATTERN.match(slug)):
+            problems.append(SettingsProblem("slug", "slug_format", {"min": low, "max": high}))
+        else:
+            taken = db.session.execute(select(Wave.id).where(Wave.slug == slug)).scalar_one_or_none()
+            if taken is not None and taken != wave_id:
+                problems.append(SettingsProblem("slug", "slug_taken", {"slug": slug}))
+    if not title.strip():
+        problems.append(SettingsProblem("title", "title_required"))
+    elif len(title) > TITLE_MAX:
+        problems.append(SettingsProblem("title", "title_long", {"max": TITLE_MAX}))
+    content = version.content if version is not None else {}
+    expected_audience = str(content.get("audience") or "gerechtigden")
+    if audience not in AUDIENCES:
+        problems.append(SettingsProblem("audience", "audience_unknown", {"choices": ", ".join(AUDIENCES)}))
+    elif version is not None and audience != expected_audience:
+        problems.append(SettingsProblem("audience", "audience_mismatch", {"expected": expected_audience}))
+    wanted = list(languages)
+    if REQUIRED_LANGUAGE not in wanted:
+        problems.append(SettingsProblem("languages", "language_required"))
+    if version is not None:
+        offered = set(content.get("languages") or [REQUIRED_LANGUAGE])
+        missing = [code for code in wanted if code not in offered]
+        if missing:
+            problems.append(
+                SettingsProblem("languages", "language_missing", {"languages": ", ".join(missing)})
+            )
+    if opens_on is not None and closes_on is not None and closes_on < opens_on:
+        problems.append(SettingsProblem("closes_on", "period_order"))
+    low, high = RETENTION_RANGE
+    if not low <= retention_days <= high:
+        problems.append(SettingsProblem("retention_days", "retention_range", {"min": low, "max": high}))
+    if suppression_threshold < MINIMUM_THRESHOLD:
+        problems.append(SettingsProblem("suppression_threshold", "threshold_low", {"min": MINIMUM_THRESHOLD}))
+    elif suppression_threshold > MAXIMUM_THRESHOLD:
+        problems.append(
+            SettingsProblem("suppression_threshold", "threshold_high", {"max": MAXIMUM_THRESHOLD})
+        )
+    return problems
+
+
+def new_wave(
+    version: QuestionnaireVersion,
+    *,
+    slug: str,
+    title: str,
+    audience: str = "gerechtigden",
+    languages: Iterable[str] = ("nl", "en"),
+    anonymous: bool = True,
+    opens_on: date | None = None,
+    closes_on: date | None = None,
+    retention_days: int = 365,
+    suppression_threshold: int = 10,
+) -> Wave:
+    """``create_wave`` after checking every setting (raises ``WaveSettingsError``)."""
+    languages = list(languages)
+    problems = check_settings(
+        version=version,
+        slug=slug,
+        title=title,
+        audience=audience,
+        languages=languages,
+        opens_on=opens_on,
+        closes_on=closes_on,
+        retention_days=retention_days,
+        suppression_threshold=suppression_threshold,
+    )
+    if problems:
+        raise WaveSettingsError(problems)
+    return create_wave(
+        version,
+        slug=slug,
+        title=title.strip(),
+        audience=audience,
+        languages=languages,
+        anonymous=anonymous,
+        opens_on=opens_on,
+        closes_on=closes_on,
+        retention_days=retention_days,
+        suppression_threshold=suppression_threshold,
+    )
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    """The settings of a wave that a planner edits (not its slug, state or questionnaire)."""
+
+    title: str
+    audience: str
+    languages: tuple[str, ...]
+    anonymous: bool
+    opens_on: date | None
+    closes_on: date | None
+    retention_days: int
+    suppression_threshold: int
+
+    @classmethod
+    def of(cls, wave: Wave) -> WaveSettings:
+        return cls(
+            title=wave.title,
+            audience=wave.audience,
+            languages=tuple(wave.languages or ()),
+            anonymous=wave.anonymous,
+            opens_on=wave.opens_on,
+            closes_on=wave.closes_on,
+            retention_days=wave.retention_days,
+            suppression_threshold=wave.suppression_threshold,
+        )
+
+
+def update_wave(
+    wave: Wave, settings: WaveSettings, version: QuestionnaireVersion | None = None
+) -> dict[str, tuple[object, object]]:
+    """Change a wave's settings; returns what changed as {field: (old, new)}.
+
+    A draft wave may change everything but its slug (``version``: another questionnaire
+    version). Once opened, only the title, the period and the retention may change: the
+    questionnaire is frozen and the invitations promised the rest. Archived waves never change.
+    """
+    settings = replace(settings, title=settings.title.strip(), languages=tuple(settings.languages))
+    before = WaveSettings.of(wave)
+    changed = {
+        f.name: (getattr(before, f.name), getattr(settings, f.name))
+        for f in fields(WaveSettings)
+        if getattr(before, f.name) != getattr(settings, f.name)
+    }
+    new_version = version if version is not None and version.id != wave.questionnaire_version_id else None
+    problems: list[SettingsProblem] = []
+    if wave.state != "draft":
+        if new_version is not None:
+            problems.append(SettingsProblem("questionnaire", "questionnaire_frozen", {"state": wave.state}))
+        for name in changed:
+            if wave.state == "archived" or name not in EDITABLE_AFTER_OPENING:
+                problems.append(SettingsProblem(name, "not_editable", {"state": wave.state}))
+    if problems:
+        raise WaveSettingsError(problems)
+    problems = check_settings(
+        version=new_version or wave.questionnaire_version,
+        title=settings.title,
+        audience=settings.audience,
+        languages=settings.languages,
+        opens_on=settings.opens_on,
+        closes_on=settings.closes_on,
+        retention_days=settings.retention_days,
+        suppression_threshold=settings.suppression_threshold,
+        wave_id=wave.id,
+    )
+    if wave.state != "draft":
+        # Only what changes is checked: the frozen questionnaire and settings stay as opened.
+        problems = [
+            p for p in problems if p.field in changed or (p.field == "closes_on" and "opens_on" in changed)
+        ]
+    if problems:
+        raise WaveSettingsError(problems)
+    for name, (_, value) in changed.items():
+        setattr(wave, name, list(value) if isinstance(value, tuple) else value)
+    result: dict[str, tuple[object, object]] = dict(changed)
+    if new_version is not None:
+        result["questionnaire"] = (wave.questionnaire_version.content_hash, new_version.content_hash)
+        wave.questionnaire_version = new_version
+    return result
+
+
+def repeat_wave(
+    source: Wave,
+    *,
+    slug: str,
+    title: str,
+    opens_on: date | None = None,
+    closes_on: date | None = None,
+    version: QuestionnaireVersion | None = None,
+) -> Wave:
+    """A new draft wave with the settings of ``source`` and ``repeated_from_id`` set.
+
+    ``version`` may be a newer version of the same questionnaire; the register is not copied
+    (each wave imports a fresh snapshot), its column mapping and mail texts are.
+    """
+    version = version or source.questionnaire_version
+    if version.questionnaire_key != source.questionnaire_version.questionnaire_key:
+        raise WaveSettingsError(
+            [
+                SettingsProblem(
+                    "questionnaire",
+                    "questionnaire_other",
+                    {"key": source.questionnaire_version.questionnaire_key},
+                )
+            ]
+        )
+    wave = new_wave(
+        version,
+        slug=slug,
+        title=title,
+        audience=source.audience,
+        languages=list(source.languages or [REQUIRED_LANGUAGE]),
+        anonymous=source.anonymous,
+        opens_on=opens_on,
+        closes_on=closes_on,
+        retention_days=source.retention_days,
+        suppression_threshold=source.suppression_threshold,
+    )
+    wave.repeated_from_id = source.id
+    wave.register_mapping = dict(source.register_mapping) if source.register_mapping else None
+    wave.mail_templates = dict(source.mail_templates) if source.mail_templates else None
+    db.session.flush()
+    return wave
