@@ -1,0 +1,124 @@
+"""The form builder: every question type becomes the right fields, validation and answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+from surveyapp import create_app
+from surveyapp.forms import build_page_form, page_answers
+from surveyapp.questionnaire import Questionnaire, load_questionnaire
+
+MINI = Path(__file__).parent / "data" / "questionnaires" / "mini.yaml"
+
+
+@pytest.fixture(scope="module")
+def questionnaire() -> Questionnaire:
+    return load_questionnaire(MINI)
+
+
+@pytest.fixture
+def request_app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(
+        {"TESTING": True, "WTF_CSRF_ENABLED": False, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"}
+    )
+    with app.test_request_context(method="POST"):
+        yield app
+
+
+def form_for(questionnaire: Questionnaire, page_id: str, data: dict[str, object], answers=None, lang="nl"):  # type: ignore[no-untyped-def]
+    page = questionnaire.pages[questionnaire.page_index(page_id)]
+    return build_page_form(questionnaire, page, lang, answers or {}, formdata=MultiDict(data))
+
+
+def test_choice_number_and_info(request_app: Flask, questionnaire: Questionnaire) -> None:
+    form = form_for(questionnaire, "profiel", {"q_status": "actief", "q_kinderen": "3"})
+    assert set(form.field_questions) == {"q_status", "q_kinderen"}  # info adds no field
+    assert [q.id for q in form.visible_questions] == ["intro_info", "status", "kinderen"]
+    assert form.validate(), form.errors
+    assert page_answers(form) == {"status": "actief", "kinderen": 3}
+    assert [c.label.text for c in form.q_status] == ["Actief", "Gepensioneerd"]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"q_kinderen": "1"}, "q_status", "Please answer this question."),
+        ({"q_status": "ceo", "q_kinderen": "1"}, "q_status", "not one of the options"),
+        ({"q_status": "actief", "q_kinderen": "16"}, "q_kinderen", "from 0 to 15"),
+        # WTForms' own message, in the page's language (Dutch by default).
+        ({"q_status": "actief", "q_kinderen": "twee"}, "q_kinderen", "Ongeldig getal"),
+        ({"q_status": "actief", "q_kinderen": "2.5"}, "q_kinderen", "Ongeldig getal"),
+    ],
+)
+def test_invalid_answers_are_errors_on_their_field(
+    request_app: Flask, questionnaire: Questionnaire, data: dict[str, object], field: str, message: str
+) -> None:
+    form = form_for(questionnaire, "profiel", data, lang="en")
+    assert not form.validate()
+    assert any(message in error for error in form.errors[field]), form.errors
+
+
+def test_yes_no_and_matrix_rows(request_app: Flask, questionnaire: Questionnaire) -> None:
+    form = form_for(
+        questionnaire,
+        "kennis",
+        {"q_ken_dienst": "yes", "q_ken_aanbod__pluspas": "ja", "q_ken_aanbod__sintgeschenk": "nee"},
+    )
+    assert form.validate(), form.errors
+    assert page_answers(form) == {
+        "ken_dienst": "yes",
+        "ken_aanbod/pluspas": "ja",
+        "ken_aanbod/sintgeschenk": "nee",
+    }
+    missing_row = form_for(questionnaire, "kennis", {"q_ken_dienst": "no", "q_ken_aanbod__pluspas": "ja"})
+    assert not missing_row.validate() and "q_ken_aanbod__sintgeschenk" in missing_row.errors
+
+
+def test_matrix_rows_follow_earlier_answers_and_multiple_choice(
+    request_app: Flask, questionnaire: Questionnaire
+) -> None:
+    answers = {"ken_aanbod/pluspas": "nee", "ken_aanbod/sintgeschenk": "ja"}
+    form = form_for(
+        questionnaire,
+        "gebruik",
+        {"q_gebruik_aanbod__sintgeschenk": "ja", "q_hulp": ["financieel", "administratief"]},
+        answers,
+    )
+    assert "q_gebruik_aanbod__pluspas" not in form.field_questions  # row hidden: not asked
+    assert form.validate(), form.errors
+    assert page_answers(form) == {
+        "gebruik_aanbod/sintgeschenk": "ja",
+        "hulp": ["financieel", "administratief"],
+    }
+    bad = form_for(questionnaire, "gebruik", {"q_hulp": ["financieel", "loterij"]}, answers)
+    assert not bad.validate() and "q_hulp" in bad.errors
+
+
+def test_rating_text_and_long_text(request_app: Flask, questionnaire: Questionnaire) -> None:
+    answers = {"gebruik_aanbod/pluspas": "ja", "hulp": ["financieel"]}
+    form = form_for(
+        questionnaire,
+        "tevredenheid",
+        {"q_tevreden_pluspas": "na", "q_financieel_detail": "  huur  ", "q_suggestie": ""},
+        answers,
+    )
+    assert form.validate(), form.errors
+    assert page_answers(form) == {"tevreden_pluspas": "na", "financieel_detail": "huur", "suggestie": None}
+    too_long = form_for(questionnaire, "tevredenheid", {"q_financieel_detail": "x" * 101}, answers)
+    assert not too_long.validate() and "q_financieel_detail" in too_long.errors
+    hidden = form_for(questionnaire, "tevredenheid", {}, {})
+    assert set(hidden.field_questions) == {"q_suggestie"}  # conditions hide the other two
+
+
+def test_saved_answers_prefill_the_fields(request_app: Flask, questionnaire: Questionnaire) -> None:
+    page = questionnaire.pages[questionnaire.page_index("gebruik")]
+    answers = {"ken_aanbod/pluspas": "ja", "gebruik_aanbod/pluspas": "ja", "hulp": ["psychosociaal"]}
+    form = build_page_form(questionnaire, page, "en", answers, formdata=None)
+    assert form.q_gebruik_aanbod__pluspas.data == "ja"
+    assert form.q_hulp.data == ["psychosociaal"]
+    assert form.q_hulp.label.text == "What did you seek help for?"
