@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select, update
 
 from surveyapp.extensions import db
@@ -58,9 +59,9 @@ class Problem:
     def __str__(self) -> str:
         where = []
         if self.line is not None:
-            where.append(f"line {self.line}")
+            where.append(_("line %(line)d", line=self.line))
         if self.column:
-            where.append(f"column {self.column!r}")
+            where.append(_("column %(column)s", column=repr(self.column)))
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
@@ -173,28 +174,40 @@ def read_table(
     """
     if len(data) > max_bytes:
         raise _file_error(
-            f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB"
+            _(
+                "the file is %(size).1f MB; the limit is %(limit).0f MB",
+                size=len(data) / 1_048_576,
+                limit=max_bytes / 1_048_576,
+            )
         )
     if not data.strip():
-        raise _file_error("the file is empty")
+        raise _file_error(_("the file is empty"))
     suffix = _suffix(filename)
     if data.startswith(OLE2_MAGIC) or suffix == "xls":
-        raise _file_error("this is an old Excel workbook (.xls): save it as .xlsx or as CSV and try again")
+        raise _file_error(_("this is an old Excel workbook (.xls): save it as .xlsx or as CSV and try again"))
     if data.startswith(b"PK\x03\x04"):
         if suffix in TEXT_SUFFIXES | XLSX_SUFFIXES:
             table = _read_xlsx(data, max_rows)
             table.filename = filename
             return table
-        raise _file_error(f"a .{suffix} file is not a CSV file or an Excel workbook (.xlsx)")
+        raise _file_error(_not_a_table(suffix))
     if suffix in XLSX_SUFFIXES:
-        raise _file_error("the file is named .xlsx but is not an Excel workbook")
+        raise _file_error(_("the file is named .xlsx but is not an Excel workbook"))
     if suffix not in TEXT_SUFFIXES:
-        raise _file_error(f"a .{suffix} file is not a CSV file or an Excel workbook (.xlsx)")
+        raise _file_error(_not_a_table(suffix))
     text, encoding = _decode(data)
     table = _read_csv(text, max_rows)
     table.encoding = encoding
     table.filename = filename
     return table
+
+
+def _not_a_table(suffix: str) -> str:
+    return _("a .%(suffix)s file is not a CSV file or an Excel workbook (.xlsx)", suffix=suffix)
+
+
+def _not_text() -> str:
+    return _("this is not a text file (it contains binary data): upload a CSV or XLSX file")
 
 
 def _file_error(message: str, line: int | None = None, column: str | None = None) -> RegisterFileError:
@@ -209,7 +222,7 @@ def _decode(data: bytes) -> tuple[str, str]:
         order = ["utf-16"]
     else:
         if b"\x00" in data[:65536]:
-            raise _file_error("this is not a text file (it contains binary data): upload a CSV or XLSX file")
+            raise _file_error(_not_text())
         order = ["utf-8", "cp1252"]
     failures: list[UnicodeDecodeError] = []
     for encoding in order:
@@ -221,15 +234,18 @@ def _decode(data: bytes) -> tuple[str, str]:
         if encoding == "utf-16":
             text = text.removeprefix("\ufeff")
         if "\x00" in text:
-            raise _file_error("this is not a text file (it contains binary data): upload a CSV or XLSX file")
+            raise _file_error(_not_text())
         return text, encoding
     # The encoding that got furthest is most likely the file's own: report where it broke.
     worst = max(failures, key=lambda exc: exc.start)
     line = data.count(b"\n", 0, worst.start) + 1
     byte = data[worst.start : worst.start + 1].hex()
     raise _file_error(
-        f"byte 0x{byte} cannot be read as UTF-8 or Windows-1252 text: save the file as "
-        "'CSV UTF-8' and try again",
+        _(
+            "byte 0x%(byte)s cannot be read as UTF-8 or Windows-1252 text: save the file as "
+            "'CSV UTF-8' and try again",
+            byte=byte,
+        ),
         line=line,
     )
 
@@ -284,12 +300,22 @@ def _read_csv(text: str, max_rows: int) -> Table:
                 continue
             records.append((line, record))
             if len(records) > max_rows + 1:
-                raise _file_error(f"the file has more than {max_rows:,} rows")
+                raise _file_error(_too_many_rows(max_rows))
     except csv.Error as exc:
-        raise _file_error(f"the file cannot be read as CSV: {exc}", line=reader.line_num) from exc
+        raise _file_error(
+            _("the file cannot be read as CSV: %(error)s", error=str(exc)), line=reader.line_num
+        ) from exc
     table = _table_from_records(records, kind="csv")
     table.delimiter = delimiter
     return table
+
+
+def _too_many_rows(max_rows: int) -> str:
+    return _("the file has more than %(rows)s rows", rows=f"{max_rows:,}")
+
+
+def _unreadable_xlsx(exc: Exception) -> str:
+    return _("the Excel workbook cannot be read (%(error)s)", error=type(exc).__name__)
 
 
 def _cell_text(value: Any) -> str:
@@ -313,13 +339,13 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise _file_error(
-            "the file cannot be read as an Excel workbook (.xlsx); save it again as .xlsx or CSV"
+            _("the file cannot be read as an Excel workbook (.xlsx); save it again as .xlsx or CSV")
         ) from exc
     except Exception as exc:  # a damaged or hostile workbook: any parser error is a bad file
-        raise _file_error(f"the Excel workbook cannot be read ({type(exc).__name__})") from exc
+        raise _file_error(_unreadable_xlsx(exc)) from exc
     try:
         if not workbook.worksheets:
-            raise _file_error("the workbook has no worksheet")
+            raise _file_error(_("the workbook has no worksheet"))
         sheet = workbook.worksheets[0]
         records: list[tuple[int, list[str]]] = []
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -328,11 +354,11 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
                 continue
             records.append((number, cells))
             if len(records) > max_rows + 1:
-                raise _file_error(f"the worksheet has more than {max_rows:,} rows")
+                raise _file_error(_too_many_rows(max_rows))
     except RegisterFileError:
         raise
     except Exception as exc:
-        raise _file_error(f"the Excel workbook cannot be read ({type(exc).__name__})") from exc
+        raise _file_error(_unreadable_xlsx(exc)) from exc
     finally:
         workbook.close()
     # A worksheet has no ragged rows: rows shorter than the header simply end in empty cells.
@@ -347,7 +373,7 @@ _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
 
 def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Table:
     if not records:
-        raise _file_error("the file is empty")
+        raise _file_error(_("the file is empty"))
     header_line, raw_headers = records[0]
     headers = [unicodedata.normalize("NFC", h).strip().removeprefix("\ufeff").strip() for h in raw_headers]
     body = records[1:]
@@ -360,17 +386,21 @@ def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Tabl
     headers = headers[:keep]
     named = [h for h in headers if h]
     if not named:
-        raise _file_error("the first line has no column names", line=header_line)
+        raise _file_error(_("the first line has no column names"), line=header_line)
     if any("@" in h for h in named) or all(_NUMBER.match(h) for h in named):
         raise _file_error(
-            "the first line holds data, not column names: add a header line with the column names",
+            _("the first line holds data, not column names: add a header line with the column names"),
             line=header_line,
         )
     problems: list[Problem] = []
     for position, header in enumerate(headers):
         if not header:
             problems.append(
-                Problem(header_line, None, f"column {position + 1} has values but no name in the header line")
+                Problem(
+                    header_line,
+                    None,
+                    _("column %(number)d has values but no name in the header line", number=position + 1),
+                )
             )
     seen: dict[str, int] = {}
     for position, header in enumerate(headers):
@@ -382,8 +412,13 @@ def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Tabl
                 Problem(
                     header_line,
                     header,
-                    f"the column name {header!r} appears twice (columns {seen[key] + 1} and {position + 1}); "
-                    "column names must be unique",
+                    _(
+                        "the column name %(name)s appears twice (columns %(first)d and %(second)d); "
+                        "column names must be unique",
+                        name=repr(header),
+                        first=seen[key] + 1,
+                        second=position + 1,
+                    ),
                 )
             )
         else:
@@ -391,7 +426,7 @@ def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Tabl
     if problems:
         raise RegisterFileError(problems)
     if not body:
-        raise _file_error("the file has column names but no rows", line=header_line)
+        raise _file_error(_("the file has column names but no rows"), line=header_line)
     rows: list[tuple[int, list[str]]] = []
     ragged: list[Problem] = []
     width = len(headers)
@@ -403,8 +438,12 @@ def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Tabl
                 Problem(
                     line,
                     None,
-                    f"this row has {len(cells)} fields but the header has {width} columns "
-                    "(a missing or extra delimiter, or a line break inside a value?)",
+                    _(
+                        "this row has %(fields)d fields but the header has %(columns)d columns "
+                        "(a missing or extra delimiter, or a line break inside a value?)",
+                        fields=len(cells),
+                        columns=width,
+                    ),
                 )
             )
             continue
@@ -608,6 +647,16 @@ def group_key_for(header: str) -> str:
     return key[:63]
 
 
+def _no_column(column: str, available: str) -> str:
+    return _(
+        "there is no column %(column)s in the file (%(available)s)", column=repr(column), available=available
+    )
+
+
+def _twice(column: str) -> str:
+    return _("the column %(column)s is chosen for two things; choose it once", column=repr(column))
+
+
 def check_mapping(mapping: ColumnMapping, table: Table, questionnaire: Questionnaire) -> list[Problem]:
     """Mapping problems (no line): missing columns, a column used twice, an unknown conversion."""
     problems: list[Problem] = []
@@ -620,46 +669,48 @@ def check_mapping(mapping: ColumnMapping, table: Table, questionnaire: Questionn
     available = ", ".join(table.headers)
     for _role, column in roles:
         if column and table.index(column) is None:
-            problems.append(Problem(None, column, f"there is no column {column!r} in the file ({available})"))
+            problems.append(Problem(None, column, _no_column(column, available)))
     if not mapping.email_column:
-        problems.append(Problem(None, None, "choose the column with the e-mail addresses"))
+        problems.append(Problem(None, None, _("choose the column with the e-mail addresses")))
     questions = {_register_column(q): q for q in group_questions(questionnaire)}
     used: dict[str, str] = {}
     for role, column in roles:
         if column and not (role == "id_column" and column == mapping.email_column):
             if _header_key(column) in used:
-                problems.append(
-                    Problem(None, column, f"the column {column!r} is chosen for two things; choose it once")
-                )
+                problems.append(Problem(None, column, _twice(column)))
             used[_header_key(column)] = role
     keys: set[str] = set()
     for group in mapping.groups:
         if table.index(group.column) is None:
-            problems.append(
-                Problem(None, group.column, f"there is no column {group.column!r} in the file ({available})")
-            )
+            problems.append(Problem(None, group.column, _no_column(group.column, available)))
         if _header_key(group.column) in used:
             problems.append(
                 Problem(
                     None,
                     group.column,
-                    f"the column {group.column!r} is chosen for two things; choose it once",
+                    _twice(group.column),
                 )
             )
         used[_header_key(group.column)] = "group"
         if not KEY_PATTERN.match(group.key):
             problems.append(
                 Problem(
-                    None, group.column, f"group name {group.key!r} must be lower-case letters, digits and _"
+                    None,
+                    group.column,
+                    _("group name %(key)s must be lower-case letters, digits and _", key=repr(group.key)),
                 )
             )
         if group.key in keys:
             problems.append(
-                Problem(None, group.column, f"two columns are mapped to the group {group.key!r}; choose one")
+                Problem(
+                    None,
+                    group.column,
+                    _("two columns are mapped to the group %(key)s; choose one", key=group.key),
+                )
             )
         keys.add(group.key)
         if group.convert not in (None, BIRTH_YEAR):
-            problems.append(Problem(None, group.column, f"unknown conversion {group.convert!r}"))
+            problems.append(Problem(None, group.column, _("unknown conversion %(name)s", name=group.convert)))
         elif group.convert == BIRTH_YEAR:
             question = questions.get(group.key)
             if question is None or age_bands(question) is None:
@@ -667,7 +718,7 @@ def check_mapping(mapping: ColumnMapping, table: Table, questionnaire: Questionn
                     Problem(
                         None,
                         group.column,
-                        f"birth years can only be converted to age bands, not to {group.key!r}",
+                        _("birth years can only be converted to age bands, not to %(key)s", key=group.key),
                     )
                 )
     return problems
@@ -751,7 +802,7 @@ _SIMPLE_EMAIL = re.compile(
 def email_problem(value: str) -> str | None:
     """Why an e-mail address is not valid (None when it is). The common case skips the slow check."""
     if len(value) > EMAIL_LENGTH:
-        return f"longer than {EMAIL_LENGTH} characters"
+        return _("longer than %(max)d characters", max=EMAIL_LENGTH)
     if _SIMPLE_EMAIL.match(value):
         return None
     from email_validator import EmailNotValidError, validate_email
@@ -866,17 +917,25 @@ def validate_rows(
         if email:
             reason = email_problem(email)
             if reason:
-                problems.add(line, email_header, f"invalid e-mail address {email!r}: {reason}")
+                problems.add(
+                    line,
+                    email_header,
+                    _("invalid e-mail address %(email)s: %(reason)s", email=repr(email), reason=reason),
+                )
                 ok = False
             else:
                 first = seen_emails.setdefault(email.lower(), line)
                 if first != line and not email_is_key:
-                    warnings.add(line, email_header, f"the e-mail address {email} is also on line {first}")
+                    warnings.add(
+                        line,
+                        email_header,
+                        _("the e-mail address %(email)s is also on line %(line)d", email=email, line=first),
+                    )
         elif email_is_key:
-            problems.add(line, email_header, "missing e-mail address (it is the person id here)")
+            problems.add(line, email_header, _("missing e-mail address (it is the person id here)"))
             ok = False
         else:
-            warnings.add(line, email_header, "no e-mail address: this person cannot be invited by e-mail")
+            warnings.add(line, email_header, _("no e-mail address: this person cannot be invited by e-mail"))
         if email_is_key:
             key = email.lower()
             key_header = email_header
@@ -885,15 +944,21 @@ def validate_rows(
             key = cells[id_at].strip()
             key_header = id_header
             if not key:
-                problems.add(line, key_header, "missing person id")
+                problems.add(line, key_header, _("missing person id"))
                 ok = False
         if key and len(key) > KEY_LENGTH:
-            problems.add(line, key_header, f"the person id is longer than {KEY_LENGTH} characters")
+            problems.add(
+                line, key_header, _("the person id is longer than %(max)d characters", max=KEY_LENGTH)
+            )
             ok = False
         elif key:
             first = seen_keys.setdefault(key, line)
             if first != line:
-                problems.add(line, key_header, f"duplicate person id {key!r} (also on line {first})")
+                problems.add(
+                    line,
+                    key_header,
+                    _("duplicate person id %(key)s (also on line %(line)d)", key=repr(key), line=first),
+                )
                 ok = False
         language = default_language
         if language_at is not None and cells[language_at].strip():
@@ -902,14 +967,18 @@ def validate_rows(
                 problems.add(
                     line,
                     language_header,
-                    f"unknown language {cells[language_at].strip()!r} (allowed: {allowed_languages})",
+                    _(
+                        "unknown language %(value)s (allowed: %(allowed)s)",
+                        value=repr(cells[language_at].strip()),
+                        allowed=allowed_languages,
+                    ),
                 )
                 ok = False
             else:
                 language = found
         name = cells[name_at].strip() if name_at is not None else ""
         if len(name) > NAME_LENGTH:
-            problems.add(line, name_header, f"the name is longer than {NAME_LENGTH} characters")
+            problems.add(line, name_header, _("the name is longer than %(max)d characters", max=NAME_LENGTH))
             ok = False
         groups: dict[str, str] = {}
         for rule in rules:
@@ -922,12 +991,19 @@ def validate_rows(
                 band = next(
                     (c for low, high, c in rule.bands if age is not None and low <= age <= high), None
                 )
-                if year is None or age is None or not 0 < age < 130:
-                    problems.add(line, rule.header, f"{raw!r} is not a birth year")
+                if year is None or age is None or not 15 <= age <= 120:
+                    problems.add(line, rule.header, _("%(value)s is not a birth year", value=repr(raw)))
                     ok = False
                 elif band is None:
                     problems.add(
-                        line, rule.header, f"no age band of {rule.key!r} for age {age} (born {year})"
+                        line,
+                        rule.header,
+                        _(
+                            "no age band of %(key)s for age %(age)d (born %(year)d)",
+                            key=rule.key,
+                            age=age,
+                            year=year,
+                        ),
                     )
                     ok = False
                 else:
@@ -936,24 +1012,26 @@ def validate_rows(
                 number = _number(raw)
                 low, high = rule.number.minimum, rule.number.maximum
                 if number is None:
-                    problems.add(line, rule.header, f"{raw!r} is not a number")
+                    problems.add(line, rule.header, _("%(value)s is not a number", value=repr(raw)))
                     ok = False
                 elif (low is not None and number < low) or (high is not None and number > high):
-                    problems.add(line, rule.header, f"{raw} is {range_text(low, high)}")
+                    problems.add(line, rule.header, range_text(raw, low, high))
                     ok = False
                 else:
                     groups[rule.key] = f"{number:g}"
             elif rule.lookup is not None:
                 code = rule.lookup.get(normalise_value(raw))
                 if code is None:
-                    problems.add(
-                        line, rule.header, f"unknown code {raw!r} for {rule.key} (allowed: {rule.allowed})"
-                    )
+                    problems.add(line, rule.header, unknown_code(raw, rule.key, rule.allowed))
                     ok = False
                 else:
                     groups[rule.key] = code
             elif len(raw) > GROUP_VALUE_LENGTH:
-                problems.add(line, rule.header, f"the value is longer than {GROUP_VALUE_LENGTH} characters")
+                problems.add(
+                    line,
+                    rule.header,
+                    _("the value is longer than %(max)d characters", max=GROUP_VALUE_LENGTH),
+                )
                 ok = False
             else:
                 groups[rule.key] = raw
@@ -962,12 +1040,24 @@ def validate_rows(
     return Validation(people, problems, warnings)
 
 
-def range_text(low: float | None, high: float | None) -> str:
+def range_text(raw: str, low: float | None, high: float | None) -> str:
+    """Why a number is out of range, naming the range."""
     if low is not None and high is not None:
-        return f"outside {low:g} to {high:g}"
+        return _(
+            "%(value)s is out of range: the answer must be from %(low)g to %(high)g",
+            value=raw,
+            low=low,
+            high=high,
+        )
     if low is not None:
-        return f"below {low:g}"
-    return f"above {high:g}"
+        return _("%(value)s is out of range: the answer must be at least %(low)g", value=raw, low=low)
+    return _("%(value)s is out of range: the answer must be at most %(high)g", value=raw, high=high)
+
+
+def unknown_code(raw: str, key: str, allowed: str) -> str:
+    return _(
+        "unknown code %(value)s for %(key)s (allowed: %(allowed)s)", value=repr(raw), key=key, allowed=allowed
+    )
 
 
 def _number(text: str) -> float | None:
@@ -1042,8 +1132,12 @@ def import_register(
     """
     if wave.state != "draft":
         raise RegisterStateError(
-            f"the register of wave {wave.slug} is frozen: it can only change while the wave is a draft "
-            f"(it is {wave.state})"
+            _(
+                "the register of wave %(wave)s is frozen: it can only change while the wave is a draft "
+                "(it is %(state)s)",
+                wave=wave.slug,
+                state=wave.state,
+            )
         )
     reference = wave.opens_on or datetime.now(UTC).date()
     checked = validate_rows(
@@ -1110,8 +1204,11 @@ def import_register(
                 Problem(
                     None,
                     None,
-                    f"{invited} of the people who are not in this file already have an invitation; "
-                    "they cannot be removed",
+                    _(
+                        "%(count)d of the people who are not in this file already have an invitation; "
+                        "they cannot be removed",
+                        count=invited,
+                    ),
                 )
             ]
             result.problem_count = 1
@@ -1233,11 +1330,13 @@ def purge_personal_data(
     due_on = purge_due_on(wave)
     if not force:
         if wave.personal_data_purged_at is not None:
-            return PurgeResult(wave.slug, False, 0, due_on, "already purged")
+            return PurgeResult(wave.slug, False, 0, due_on, _("already purged"))
         if due_on is None:
-            return PurgeResult(wave.slug, False, 0, None, "the wave has no closing date")
+            return PurgeResult(wave.slug, False, 0, None, _("the wave has no closing date"))
         if now.date() < due_on:
-            return PurgeResult(wave.slug, False, 0, due_on, f"not due before {due_on.isoformat()}")
+            return PurgeResult(
+                wave.slug, False, 0, due_on, _("not due before %(day)s", day=due_on.isoformat())
+            )
     outcome = db.session.execute(
         update(RegisterPerson)
         .where(
@@ -1258,4 +1357,5 @@ def purge_personal_data(
         due_on=due_on.isoformat() if due_on else None,
         via=via,
     )
-    return PurgeResult(wave.slug, True, people, due_on, "forced" if force else "retention period over")
+    reason = _("forced") if force else _("retention period over")
+    return PurgeResult(wave.slug, True, people, due_on, reason)

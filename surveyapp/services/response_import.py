@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select
 
 from surveyapp.extensions import db
@@ -36,6 +37,8 @@ from surveyapp.services.register import (
     code_lookup,
     language_code,
     normalise_value,
+    range_text,
+    unknown_code,
 )
 from surveyapp.survey.service import questionnaire_of
 
@@ -126,7 +129,11 @@ def plan_columns(table: Table, questionnaire: Questionnaire, problems: ProblemLi
             elif lowered in META_COLUMNS or lowered.startswith(META_PREFIXES):
                 roles.append(ColumnRole(header, "ignored"))
             else:
-                problems.add(1, header, f"unknown column: the questionnaire has no question {name!r}")
+                problems.add(
+                    1,
+                    header,
+                    _("unknown column: the questionnaire has no question %(name)s", name=repr(name)),
+                )
                 roles.append(ColumnRole(header, "ignored"))
             continue
         qid, rest = parts[start], parts[start + 1 :]
@@ -140,21 +147,29 @@ def plan_columns(table: Table, questionnaire: Questionnaire, problems: ProblemLi
 def _question_column(header: str, question: Question, sub: str | None, problems: ProblemList) -> ColumnRole:
     qid = question.id
     if question.type == "info":
-        problems.add(1, header, f"unknown column: {qid!r} is an information text, not a question")
+        problems.add(
+            1, header, _("unknown column: %(qid)s is an information text, not a question", qid=repr(qid))
+        )
         return ColumnRole(header, "ignored")
     if question.type == "matrix":
         items = {item.id.lower(): item.id for item in question.items}
         if sub is None:
             problems.add(
-                1, header, f"matrix question {qid!r} needs one column per row ({qid}/ROW), not one column"
+                1,
+                header,
+                _("matrix question %(qid)s needs one column per row (%(qid)s/ROW), not one column", qid=qid),
             )
             return ColumnRole(header, "ignored")
         if sub not in items:
             problems.add(
                 1,
                 header,
-                f"unknown column: {sub!r} is not a row of matrix question {qid!r} "
-                f"(rows: {', '.join(items.values())})",
+                _(
+                    "unknown column: %(row)s is not a row of matrix question %(qid)s (rows: %(rows)s)",
+                    row=repr(sub),
+                    qid=qid,
+                    rows=", ".join(items.values()),
+                ),
             )
             return ColumnRole(header, "ignored")
         return ColumnRole(header, "value", question, f"{qid}/{items[sub]}")
@@ -167,13 +182,22 @@ def _question_column(header: str, question: Question, sub: str | None, problems:
             problems.add(
                 1,
                 header,
-                f"unknown column: {sub!r} is not a code of multiple-choice question {qid!r} "
-                f"(codes: {', '.join(question.codes)})",
+                _(
+                    "unknown column: %(code)s is not a code of multiple-choice question %(qid)s "
+                    "(codes: %(codes)s)",
+                    code=repr(sub),
+                    qid=qid,
+                    codes=", ".join(question.codes),
+                ),
             )
             return ColumnRole(header, "ignored")
         return ColumnRole(header, "multi_flag", question, qid, code)
     if sub is not None:
-        problems.add(1, header, f"unknown column: question {qid!r} ({question.type}) has no sub-columns")
+        problems.add(
+            1,
+            header,
+            _("unknown column: question %(qid)s (%(type)s) has no sub-columns", qid=qid, type=question.type),
+        )
         return ColumnRole(header, "ignored")
     return ColumnRole(header, "value", question, qid)
 
@@ -202,23 +226,18 @@ def _number(question: Question, raw: str) -> tuple[int | float | None, str | Non
     try:
         value = float(text)
     except ValueError:
-        return None, f"{raw!r} is not a number"
+        return None, _("%(value)s is not a number", value=repr(raw))
     if value != value or value in (float("inf"), float("-inf")):
-        return None, f"{raw!r} is not a number"
+        return None, _("%(value)s is not a number", value=repr(raw))
     if question.integer:
         if not value.is_integer():
-            return None, f"{raw!r} is not a whole number"
+            return None, _("%(value)s is not a whole number", value=repr(raw))
         number: int | float = int(value)
     else:
         number = value
     low, high = question.minimum, question.maximum
     if (low is not None and number < low) or (high is not None and number > high):
-        bounds = (
-            f"from {low:g} to {high:g}"
-            if low is not None and high is not None
-            else (f"at least {low:g}" if low is not None else f"at most {high:g}")
-        )
-        return None, f"{raw} is out of range: the answer must be {bounds}"
+        return None, range_text(raw, low, high)
     return number, None
 
 
@@ -278,7 +297,9 @@ def parse_responses(
             if role.kind == "date":
                 found_date = _parse_date(raw)
                 if found_date is None:
-                    problems.add(line, role.header, f"{raw!r} is not a date (use YYYY-MM-DD)")
+                    problems.add(
+                        line, role.header, _("%(value)s is not a date (use YYYY-MM-DD)", value=repr(raw))
+                    )
                     ok = False
                 else:
                     submitted_on = found_date
@@ -287,7 +308,13 @@ def parse_responses(
                 found_language = language_code(raw, languages)
                 if found_language is None:
                     problems.add(
-                        line, role.header, f"unknown language {raw!r} (allowed: {', '.join(languages)})"
+                        line,
+                        role.header,
+                        _(
+                            "unknown language %(value)s (allowed: %(allowed)s)",
+                            value=repr(raw),
+                            allowed=", ".join(languages),
+                        ),
                     )
                     ok = False
                 else:
@@ -302,7 +329,11 @@ def parse_responses(
                 if word in TRUE_WORDS:
                     flags.setdefault(role.key, set()).add(role.code)
                 elif word not in FALSE_WORDS:
-                    problems.add(line, role.header, f"{raw!r} is not 0 or 1 (chosen or not chosen)")
+                    problems.add(
+                        line,
+                        role.header,
+                        _("%(value)s is not 0 or 1 (chosen or not chosen)", value=repr(raw)),
+                    )
                     ok = False
                 continue
             if role.kind == "multi_list":
@@ -313,8 +344,7 @@ def parse_responses(
                         problems.add(
                             line,
                             role.header,
-                            f"unknown code {token!r} for {question.id} "
-                            f"(allowed: {', '.join(question.codes)})",
+                            unknown_code(token, question.id, ", ".join(question.codes)),
                         )
                         ok = False
                     else:
@@ -332,7 +362,11 @@ def parse_responses(
                 problems.add(
                     line,
                     key,
-                    f"the column {key} and the {key}/CODE columns disagree about which options were chosen",
+                    _(
+                        "the column %(key)s and the %(key)s/CODE columns disagree about which options "
+                        "were chosen",
+                        key=key,
+                    ),
                 )
                 ok = False
                 continue
@@ -348,13 +382,15 @@ def parse_responses(
                     warnings.add(
                         line,
                         header,
-                        "an answer to a question this respondent should not have seen (hidden by a "
-                        "condition): dropped",
+                        _(
+                            "an answer to a question this respondent should not have seen (hidden by a "
+                            "condition): dropped"
+                        ),
                     )
         missing = unanswered_required(questionnaire, kept)
         for key in missing:
             header = headers_of.get(key, [key])[0]
-            problems.add(line, header, f"the required question {key} has no answer")
+            problems.add(line, header, _("the required question %(key)s has no answer", key=key))
         if missing:
             continue
         parsed.append(ParsedResponse(line, submitted_on, language, kept))
@@ -365,13 +401,15 @@ def _value(question: Question, raw: str, lookup: dict[str, str]) -> tuple[Any, s
     if question.type in {"single_choice", "yes_no", "rating", "matrix"}:
         code = lookup.get(normalise_value(raw))
         if code is None:
-            return None, f"unknown code {raw!r} for {question.id} (allowed: {', '.join(question.codes)})"
+            return None, unknown_code(raw, question.id, ", ".join(question.codes))
         return code, None
     if question.type == "number":
         return _number(question, raw)
     limit = question.max_length or TEXT_LIMITS.get(question.type, 300)
     if len(raw) > limit:
-        return None, f"the answer has {len(raw)} characters; at most {limit} are allowed"
+        return None, _(
+            "the answer has %(length)d characters; at most %(max)d are allowed", length=len(raw), max=limit
+        )
     return raw, None
 
 
@@ -394,7 +432,7 @@ def import_responses(
     importing the same file twice never doubles the responses.
     """
     if wave.state == "archived":
-        raise ResponseImportError(f"wave {wave.slug} is archived: its responses cannot change")
+        raise ResponseImportError(_("wave %(wave)s is archived: its responses cannot change", wave=wave.slug))
     questionnaire = questionnaire_of(wave.questionnaire_version)
     fallback = default_date or wave.closes_on or wave.opens_on or date.today()
     language = "nl" if "nl" in questionnaire.languages else questionnaire.languages[0]
@@ -412,8 +450,12 @@ def import_responses(
         problems.add(
             None,
             None,
-            f"wave {wave.slug} already has {existing} imported responses: choose 'replace' to replace "
-            "them with this file",
+            _(
+                "wave %(wave)s already has %(count)d imported responses: choose 'replace' to replace "
+                "them with this file",
+                wave=wave.slug,
+                count=existing,
+            ),
         )
     result = ResponseImportResult(
         rows=len(table.rows) + len(table.problems),
