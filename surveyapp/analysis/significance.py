@@ -7,8 +7,10 @@ means with their covariance, and `svyglm(family=quasibinomial())`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,7 +30,6 @@ from surveyapp.analysis._cube import (
 from surveyapp.analysis._plain import plain, plain_label
 from surveyapp.analysis.design import (
     SurveyDesign,
-    covariance_from_moments,
     linearised_covariance,
     variance_from_moments,
 )
@@ -53,10 +54,29 @@ def adjust_p_values(p_values: Sequence[float | None], method: AdjustMethod) -> l
     if present:
         raw = np.array([p_values[index] for index in present], dtype=np.float64)
         # statsmodels' default is holm-sidak: always name the method.
-        _, corrected, _, _ = multipletests(raw, alpha=0.05, method=method)
+        with _frozen_heap():
+            _, corrected, _, _ = multipletests(raw, alpha=0.05, method=method)
         for index, value in zip(present, corrected, strict=True):
             adjusted[index] = float(value)
     return adjusted
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Make statsmodels' explicit gc.collect() (holm branch) cheap.
+
+    It runs on every call; with a large live heap (thousands of result objects) each full
+    collection took ~0.2 s, per family of comparisons. Freezing moves the existing objects
+    out of the collector's view for the call. An application that froze the heap itself
+    (e.g. a pre-forking server) keeps its freeze: we then do not unfreeze.
+    """
+    already_frozen = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already_frozen:
+            gc.unfreeze()
 
 
 def _check_adjust(adjust: str) -> None:
@@ -115,50 +135,139 @@ def rao_scott_table(
 
     Sums are over respondents with both variables known: count, Σw and Σw².
     """
-    weighted = w_sum.sum(axis=0)
-    keep_rows = weighted.sum(axis=1) > 0
-    keep_columns = weighted.sum(axis=0) > 0
-    count = count[:, keep_rows][:, :, keep_columns]
-    w_sum = w_sum[:, keep_rows][:, :, keep_columns]
-    w2_sum = w2_sum[:, keep_rows][:, :, keep_columns]
-    n_cells, n_rows, n_columns = count.shape
-    respondents = round(float(count.sum()))
+    return rao_scott_batch(design, count[None], w_sum[None], w2_sum[None], items=[item], group_var=group_var)[
+        0
+    ]
+
+
+def rao_scott_batch(
+    design: SurveyDesign,
+    count: FloatArray,
+    w_sum: FloatArray,
+    w2_sum: FloatArray,
+    *,
+    items: Sequence[str],
+    group_var: str,
+) -> list[RaoScottTest]:
+    """Rao-Scott tests of T tables at once, from sums shaped T × G × R × C.
+
+    Tables are grouped by which rows and columns have respondents (empty categories are
+    dropped), and each group is computed with batched linear algebra.
+    """
+    weighted = w_sum.sum(axis=1)  # T × R × C
+    keep_rows = weighted.sum(axis=2) > 0
+    keep_columns = weighted.sum(axis=1) > 0
+    patterns: dict[tuple[bytes, bytes], list[int]] = defaultdict(list)
+    for t in range(count.shape[0]):
+        patterns[(keep_rows[t].tobytes(), keep_columns[t].tobytes())].append(t)
+    results: list[RaoScottTest | None] = [None] * count.shape[0]
+    for members in patterns.values():
+        rows = keep_rows[members[0]]
+        columns = keep_columns[members[0]]
+        index = np.array(members)
+        subset = [a[index][:, :, rows][:, :, :, columns] for a in (count, w_sum, w2_sum)]
+        tests = _rao_scott_same_shape(design, *subset, items=[items[t] for t in members], group_var=group_var)
+        for t, test in zip(members, tests, strict=True):
+            results[t] = test
+    return [test for test in results if test is not None]
+
+
+def _rao_scott_same_shape(
+    design: SurveyDesign,
+    count: FloatArray,
+    w_sum: FloatArray,
+    w2_sum: FloatArray,
+    *,
+    items: list[str],
+    group_var: str,
+) -> list[RaoScottTest]:
+    n_tables, n_cells, n_rows, n_columns = count.shape
+    respondents = [round(float(c)) for c in count.sum(axis=(1, 2, 3))]
     if n_rows < 2 or n_columns < 2:
-        return RaoScottTest(
-            item=item,
-            group_var=group_var,
-            n=respondents,
-            rows=n_rows,
-            columns=n_columns,
-            f=None,
-            ndf=None,
-            ddf=None,
-            p_value=None,
-            pearson=None,
-            chisq=None,
-            chisq_df=None,
-            chisq_p_value=None,
-            mean_design_effect=None,
-        )
+        return [
+            RaoScottTest(
+                item=item,
+                group_var=group_var,
+                n=n,
+                rows=n_rows,
+                columns=n_columns,
+                f=None,
+                ndf=None,
+                ddf=None,
+                p_value=None,
+                pearson=None,
+                chisq=None,
+                chisq_df=None,
+                chisq_p_value=None,
+                mean_design_effect=None,
+            )
+            for item, n in zip(items, respondents, strict=True)
+        ]
     # Cells in R's order: interaction(rows, cols) with the row index varying fastest.
-    count_k = count.transpose(0, 2, 1).reshape(n_cells, -1)
-    w_k = w_sum.transpose(0, 2, 1).reshape(n_cells, -1)
-    w2_k = w2_sum.transpose(0, 2, 1).reshape(n_cells, -1)
-    total = w_k.sum()
-    p = w_k.sum(axis=0) / total
+    n_k = n_rows * n_columns
+    count_k = count.transpose(0, 1, 3, 2).reshape(n_tables, n_cells, n_k)
+    w_k = w_sum.transpose(0, 1, 3, 2).reshape(n_tables, n_cells, n_k)
+    w2_k = w2_sum.transpose(0, 1, 3, 2).reshape(n_tables, n_cells, n_k)
+    total = w_k.sum(axis=(1, 2))[:, None]  # T × 1
+    p = w_k.sum(axis=1) / total  # T × K
     # Score of cell k's proportion: e = (1[cell = k] − p_k)/W for respondents in the table.
-    cell_e = (count_k - p * count_k.sum(axis=1, keepdims=True)) / total
-    total_we = (w_k.sum(axis=0) - p * total) / total
-    cell_w2e = (w2_k - p * w2_k.sum(axis=1, keepdims=True)) / total
-    w2_cell = w2_k.sum(axis=0)
-    w2_total = w2_cell.sum()
+    cell_e = (count_k - p[:, None, :] * count_k.sum(axis=2, keepdims=True)) / total[:, None]
+    total_we = (w_k.sum(axis=1) - p * total) / total
+    cell_w2e = (w2_k - p[:, None, :] * w2_k.sum(axis=2, keepdims=True)) / total[:, None]
+    w2_cell = w2_k.sum(axis=1)  # T × K
+    w2_total = w2_cell.sum(axis=1)[:, None, None]
+    outer_p_w2 = p[:, :, None] * w2_cell[:, None, :]
     w2ee = (
-        np.diag(w2_cell) - np.outer(p, w2_cell) - np.outer(w2_cell, p) + np.outer(p, p) * w2_total
-    ) / total**2
-    covariance = covariance_from_moments(design, cell_e, total_we, cell_w2e, w2ee)
+        np.einsum("tk,kl->tkl", w2_cell, np.eye(n_k))
+        - outer_p_w2
+        - outer_p_w2.transpose(0, 2, 1)
+        + p[:, :, None] * p[:, None, :] * w2_total
+    ) / (total[:, :, None] ** 2)
+    covariance = _batched_covariance(design, cell_e, total_we, cell_w2e, w2ee)
 
     sample_size = design.n  # R: N = nrow(model matrix) = all rows of the design
     nu = design.degf
+    contrast = _interaction_contrast(n_rows, n_columns)  # K × q
+    inverse_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
+    scaled = contrast[None] * inverse_p[:, :, None]  # T × K × q
+    denominator = np.einsum("kq,tkr->tqr", contrast, scaled) / sample_size
+    numerator = np.einsum("tkq,tkl,tlr->tqr", scaled, covariance, scaled)
+    delta = np.linalg.solve(denominator, numerator)
+    trace = np.trace(delta, axis1=1, axis2=2)
+    trace_sq = np.einsum("tqr,trq->t", delta, delta)
+
+    table = p.reshape(n_tables, n_columns, n_rows).transpose(0, 2, 1) * sample_size
+    expected = table.sum(axis=2)[:, :, None] * table.sum(axis=1)[:, None, :] / sample_size
+    pearson = np.sum((table - expected) ** 2 / expected, axis=(1, 2))
+    df = (n_rows - 1) * (n_columns - 1)
+    ndf = trace**2 / trace_sq
+    f = pearson / trace
+    chisq = pearson / (trace / df)
+    p_f = stats.f.sf(f, ndf, ndf * nu)
+    p_chisq = stats.chi2.sf(chisq, df)
+    return [
+        RaoScottTest(
+            item=items[t],
+            group_var=group_var,
+            n=respondents[t],
+            rows=n_rows,
+            columns=n_columns,
+            f=_finite(float(f[t])),
+            ndf=_finite(float(ndf[t])),
+            ddf=_finite(float(ndf[t] * nu)),
+            p_value=_finite(float(p_f[t])),
+            pearson=_finite(float(pearson[t])),
+            chisq=_finite(float(chisq[t])),
+            chisq_df=df,
+            chisq_p_value=_finite(float(p_chisq[t])),
+            mean_design_effect=_finite(float(trace[t] / df)),
+        )
+        for t in range(n_tables)
+    ]
+
+
+def _interaction_contrast(n_rows: int, n_columns: int) -> FloatArray:
+    """R's Cmat: interaction dummies made orthogonal to the main effects (qr.resid)."""
     rows = np.tile(np.arange(n_rows), n_columns)
     columns = np.repeat(np.arange(n_columns), n_rows)
     row_dummies = (rows[:, None] == np.arange(1, n_rows)).astype(np.float64)
@@ -166,38 +275,32 @@ def rao_scott_table(
     main_effects = np.column_stack((np.ones(rows.size), row_dummies, column_dummies))
     interactions = (row_dummies[:, :, None] * column_dummies[:, None, :]).reshape(rows.size, -1)
     coefficients, *_ = np.linalg.lstsq(main_effects, interactions, rcond=None)
-    contrast = interactions - main_effects @ coefficients
-    inverse_p = np.where(p > 0, 1.0 / np.where(p > 0, p, 1.0), 0.0)
-    scaled = contrast * inverse_p[:, None]
-    denominator = contrast.T @ scaled / sample_size
-    numerator = scaled.T @ covariance @ scaled
-    delta = np.linalg.solve(denominator, numerator)
-    trace = float(np.trace(delta))
-    trace_sq = float(np.trace(delta @ delta))
+    result: FloatArray = interactions - main_effects @ coefficients
+    return result
 
-    table = p.reshape(n_columns, n_rows).T * sample_size
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    pearson = float(np.sum((table - expected) ** 2 / expected))
-    df = (n_rows - 1) * (n_columns - 1)
-    ndf = trace**2 / trace_sq
-    f = pearson / trace
-    chisq = pearson / (trace / df)
-    return RaoScottTest(
-        item=item,
-        group_var=group_var,
-        n=respondents,
-        rows=n_rows,
-        columns=n_columns,
-        f=f,
-        ndf=ndf,
-        ddf=ndf * nu,
-        p_value=float(stats.f.sf(f, ndf, ndf * nu)),
-        pearson=pearson,
-        chisq=chisq,
-        chisq_df=df,
-        chisq_p_value=float(stats.chi2.sf(chisq, df)),
-        mean_design_effect=trace / df,
-    )
+
+def _batched_covariance(
+    design: SurveyDesign,
+    cell_e: FloatArray,
+    total_we: FloatArray,
+    cell_w2e: FloatArray,
+    total_w2ee: FloatArray,
+) -> FloatArray:
+    """`covariance_from_moments` for T estimator sets at once (T × G × K inputs)."""
+    sum_x = total_we
+    sum_xx = total_w2ee
+    if design.is_calibrated:
+        offsets = np.einsum("gh,thk->tgk", design.offset_map, cell_e)
+        sum_x = sum_x - np.einsum("g,tgk->tk", design.cell_weight, offsets)
+        cross = np.einsum("tgk,tgl->tkl", offsets, cell_w2e)
+        sum_xx = (
+            sum_xx
+            - cross
+            - cross.transpose(0, 2, 1)
+            + np.einsum("tgk,g,tgl->tkl", offsets, design.cell_weight_sq, offsets)
+        )
+    result: FloatArray = design.variance_scale * (sum_xx - sum_x[:, :, None] * sum_x[:, None, :] / design.n)
+    return result
 
 
 def rao_scott_tests(table: DomainTable, *, adjust: AdjustMethod | Literal["none"]) -> list[RaoScottTest]:
@@ -207,18 +310,23 @@ def rao_scott_tests(table: DomainTable, *, adjust: AdjustMethod | Literal["none"
     across items.
     """
     _check_adjust(adjust)
+    columns = [j for j, kind in enumerate(table.kinds) if kind == "proportion"]
+    items = [table.items[j] for j in columns]
     results: list[RaoScottTest] = []
     for cube in table.cubes[1:]:
-        group_var = str(cube.coding.name)
-        family = []
-        for j, item in enumerate(table.items):
-            if table.kinds[j] != "proportion":
-                continue
-            # Row 0: answered 0; row 1: answered 1 (the item's sums give both).
-            count = np.stack((cube.count[..., j] - cube.sum_y[..., j], cube.sum_y[..., j]), 1)
-            w_sum = np.stack((cube.w_sum[..., j] - cube.w_y[..., j], cube.w_y[..., j]), 1)
-            w2_sum = np.stack((cube.w2_sum[..., j] - cube.w2_y[..., j], cube.w2_y[..., j]), 1)
-            family.append(rao_scott_table(table.design, count, w_sum, w2_sum, item=item, group_var=group_var))
+        # Row 0: answered 0; row 1: answered 1 (the item's sums give both). T × G × 2 × D.
+        def rows(total: FloatArray, ones: FloatArray) -> FloatArray:
+            picked_total, picked_ones = total[..., columns], ones[..., columns]
+            return np.stack((picked_total - picked_ones, picked_ones), axis=1).transpose(3, 0, 1, 2)
+
+        family = rao_scott_batch(
+            table.design,
+            rows(cube.count, cube.sum_y),
+            rows(cube.w_sum, cube.w_y),
+            rows(cube.w2_sum, cube.w2_y),
+            items=items,
+            group_var=str(cube.coding.name),
+        )
         results.extend(_adjusted(family, adjust))
     return results
 
@@ -271,13 +379,13 @@ def _categorical_batch(
         for a, coding in enumerate(answer_codings):
             columns = slice(int(starts[a]), int(starts[a + 1]))
             # For an indicator y: Σy, Σwy, Σw²y over answered rows = cell sums of that row.
-            per_group[g].append(
-                rao_scott_table(
+            per_group[g].extend(
+                rao_scott_batch(
                     design,
-                    np.moveaxis(cube.sum_y[..., columns], 2, 1),
-                    np.moveaxis(cube.w_y[..., columns], 2, 1),
-                    np.moveaxis(cube.w2_y[..., columns], 2, 1),
-                    item=str(coding.name),
+                    np.moveaxis(cube.sum_y[..., columns], 2, 1)[None],
+                    np.moveaxis(cube.w_y[..., columns], 2, 1)[None],
+                    np.moveaxis(cube.w2_y[..., columns], 2, 1)[None],
+                    items=[str(coding.name)],
                     group_var=str(cube.coding.name),
                 )
             )
@@ -416,6 +524,8 @@ def group_vs_rest(
         lists = [np.where(np.isfinite(a), a, np.nan).tolist() for a in [*arrays, p_value]]
         counts = (n_group.astype(np.int64).tolist(), n_rest.astype(np.int64).tolist())
         for j, item in enumerate(table.items):
+            raw_p = [_finite(p_value[d, j]) for d in range(len(cube.coding.categories))]
+            adjusted = adjust_p_values(raw_p, adjust) if adjust != "none" else raw_p
             family = []
             for d, category in enumerate(cube.coding.categories):
                 values = [_finite(column[d][j]) for column in lists]
@@ -437,14 +547,10 @@ def group_vs_rest(
                         df=df,
                         p_value=values[7],
                         level=level,
+                        p_adjusted=adjusted[d] if adjust != "none" else None,
+                        adjustment=adjust if adjust != "none" else None,
                     )
                 )
-            if adjust != "none":
-                adjusted = adjust_p_values([c.p_value for c in family], adjust)
-                family = [
-                    dataclasses.replace(c, p_adjusted=value, adjustment=adjust)
-                    for c, value in zip(family, adjusted, strict=True)
-                ]
             results.extend(family)
     return results
 
@@ -778,6 +884,7 @@ __all__ = [
     "adjust_p_values",
     "domain_difference",
     "group_vs_rest",
+    "rao_scott_batch",
     "rao_scott_categorical",
     "rao_scott_table",
     "rao_scott_tests",

@@ -210,9 +210,17 @@ def raking_cells(codes: list[IntArray]) -> tuple[IntArray, IntArray]:
     IPF only ever multiplies weights by a factor per category, so every respondent in the
     same cross-classified cell gets the same factor; working on cells keeps raking O(cells).
     """
-    stacked = np.column_stack(codes)
-    cell_codes, cells = np.unique(stacked, axis=0, return_inverse=True)
-    return cells.reshape(-1).astype(np.intp), cell_codes.astype(np.intp)
+    sizes = [int(c.max()) + 1 for c in codes]
+    # One integer key per respondent (mixed radix); a 1-D unique is far cheaper than axis=0.
+    key = np.zeros(codes[0].shape, dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        key = key * size + code
+    unique_keys, cells = np.unique(key, return_inverse=True)
+    cell_codes = np.empty((unique_keys.size, len(codes)), dtype=np.intp)
+    remainder = unique_keys
+    for m in range(len(codes) - 1, -1, -1):
+        remainder, cell_codes[:, m] = np.divmod(remainder, sizes[m])
+    return cells.reshape(-1).astype(np.intp), cell_codes
 
 
 def _ipf(
