@@ -46,7 +46,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 
-    from surveyapp import auth, errors, views
+    from surveyapp import auth, errors, observability, views
+
+    observability.init_app(app)
     from surveyapp.admin import bp as admin_bp
     from surveyapp.planner import bp as planner_bp
     from surveyapp.survey import bp as survey_bp

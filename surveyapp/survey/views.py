@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from surveyapp.extensions import db
+from surveyapp.extensions import db, limiter
 from surveyapp.forms import build_page_form, page_answers
 from surveyapp.models import Invitation
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
@@ -38,7 +38,16 @@ def _current() -> tuple[Invitation, Questionnaire]:
     return invitation, service.questionnaire_of(invitation.wave.questionnaire_version)
 
 
+def _token_key() -> str:
+    return service.hash_token(request.view_args.get("token", "") if request.view_args else "")
+
+
+# Generous per address, because a whole office answers from behind one NAT (500 respondents an
+# hour opening their link a few times each); tight per token. Guessing a 256-bit token is hopeless
+# anyway: these limits keep a flood from hurting everyone else.
 @bp.get("/s/<token>")
+@limiter.limit("300 per minute;5000 per hour")
+@limiter.limit("30 per minute", key_func=_token_key)
 def open_link(token: str) -> Any:
     """A personal link: remember the invitation in the session and move the token out of the URL."""
     check = service.check_token(token)

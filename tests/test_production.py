@@ -1,0 +1,88 @@
+"""Production readiness: `surveyapp check`, health and readiness, logs, headers, rate limits."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+
+from surveyapp.commands.check import command as check_command
+from surveyapp.commands.check import production_findings
+from surveyapp.observability import JsonFormatter, redact_path
+from tests.conftest import make_app
+from tests.test_survey_flow import make_wave
+
+
+def test_check_lists_unsafe_defaults_and_exits_non_zero(app: Flask) -> None:
+    with app.app_context():
+        result = CliRunner().invoke(check_command, [])
+    assert result.exit_code == 1
+    for setting in ("DATABASE_URL", "MAIL_SERVER", "REDIS_URL", "SESSION_COOKIE_SECURE", "BASE_URL"):
+        if setting != "DATABASE_URL" or "sqlite" in app.config["SQLALCHEMY_DATABASE_URI"]:
+            assert setting in result.output
+
+
+def test_check_passes_a_production_configuration(tmp_path: Path) -> None:
+    app = make_app(
+        "postgresql://db.internal/surveyapp",
+        tmp_path,
+        SECRET_KEY="x" * 48,
+        MAIL_SERVER="smtp.internal",
+        REDIS_URL="redis://queue.internal:6379/0",
+        SESSION_COOKIE_SECURE=True,
+        BASE_URL="https://enquete.example.org",
+    )
+    assert production_findings(app) == []
+    app.config["SECRET_KEY"] = "short"
+    app.debug = True
+    assert {f.setting for f in production_findings(app)} == {"SECRET_KEY", "FLASK_DEBUG"}
+
+
+def test_health_and_readiness(app: Flask, tmp_path: Path) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json == {"status": "ok", "database": "ok"}
+    broken = make_app(
+        app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, REDIS_URL="redis://127.0.0.1:1/0"
+    ).test_client()
+    response = broken.get("/readyz")
+    assert response.status_code == 503 and response.json["queue"] == "down"
+
+
+def test_security_headers_on_every_page(app: Flask) -> None:
+    response = app.test_client().get("/")
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Strict-Transport-Security" not in response.headers  # only behind TLS
+    secure = app.test_client().get("/", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_request_log_has_request_id_and_no_token(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    tokens = make_wave(app)
+    client = app.test_client()
+    with caplog.at_level(logging.INFO, logger="surveyapp.requests"):
+        response = client.get(f"/s/{tokens['p0']}", headers={"X-Request-ID": "abc12345-test"})
+    assert response.headers["X-Request-ID"] == "abc12345-test"
+    records = [r for r in caplog.records if r.name == "surveyapp.requests"]
+    line = JsonFormatter().format(records[-1])
+    entry = json.loads(line)
+    assert entry["request_id"] == "abc12345-test" and entry["path"] == "/s/[token]"
+    assert tokens["p0"] not in line
+    assert redact_path("/s/abc/opt-out") == "/s/[token]/opt-out"
+
+
+def test_personal_link_is_rate_limited_per_token(app: Flask) -> None:
+    tokens = make_wave(app)
+    client = app.test_client()
+    statuses = [client.get(f"/s/{tokens['p1']}").status_code for _ in range(31)]
+    assert statuses[:30] == [302] * 30 and statuses[30] == 429
+    # Another person behind the same address is not affected.
+    assert client.get(f"/s/{tokens['p2']}").status_code == 302
