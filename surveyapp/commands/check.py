@@ -52,7 +52,7 @@ def production_findings(app: Flask) -> list[Finding]:
 @with_appcontext
 def command() -> None:
     """Report missing or unsafe production settings; exit 1 when there are any."""
-    findings = production_findings(current_app)  # type: ignore[arg-type]
+    findings = production_findings(current_app)
     if not findings:
         click.echo("OK: no missing or unsafe settings found")
         return
