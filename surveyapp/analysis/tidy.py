@@ -181,9 +181,9 @@ def read_responses_csv(questionnaire: Questionnaire, path: str | Path) -> pd.Dat
                         int(i) + 2, name, f"{values.iloc[i]!r} is not a code ({', '.join(sorted(codes))})"
                     )
                 )
-            data[name] = pd.array(values.where(~blank, None), dtype="string")
+            data[name] = values.mask(blank).astype("string").array
         else:
-            data[name] = pd.array(values.where(~blank, None), dtype="string")
+            data[name] = values.mask(blank).astype("string").array
     if problems:
         raise ResponsesFileError(problems)
     return apply_conditions(questionnaire, pd.DataFrame(data, index=pd.RangeIndex(len(raw))))
