@@ -1281,14 +1281,15 @@ def margins(wave: Wave, questionnaire: Questionnaire, *, lang: str = "nl") -> li
     keys += sorted(k for k in counts if k not in keys)
     result = []
     for key in keys:
-        counter = counts.get(key, Counter())
+        counter = Counter(counts.get(key, Counter()))
+        missing = people - sum(counter.values())
         question = questions.get(key)
         rows = []
         if question is not None and question.choices:
             for choice in question.choices:
                 rows.append(MarginRow(choice.code, localize(choice.label, lang), counter.pop(choice.code, 0)))
         rows += [MarginRow(code, None, n) for code, n in counter.most_common(50)]
-        result.append(Margin(key, question, rows, people - sum(counts.get(key, Counter()).values())))
+        result.append(Margin(key, question, rows, missing))
     return result
 
 
