@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -424,3 +425,52 @@ def test_demo_never_touches_a_database_with_other_data(app: Flask) -> None:
     assert "not demo data" in result.output
     assert count(app, select(func.count()).select_from(User)) == 1
     assert count(app, select(func.count()).select_from(Wave)) == 0
+
+
+def test_generated_answers_are_exactly_what_the_web_form_stores(app: Flask) -> None:
+    """Three synthetic respondents answer through the real pages: the stored responses are their answers."""
+    from surveyapp.demo import web_form_data
+    from surveyapp.services.questionnaires import store_file
+    from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
+
+    rng = np.random.default_rng(8)
+    with app.app_context():
+        version, questionnaire = store_file(QUESTIONNAIRES / "gerechtigden.yaml")
+        population = demo_data.generate_population(questionnaire, rng, 200)
+        wave = create_wave(version, slug="web", title="Web")
+        add_register(
+            wave,
+            (
+                RegisterRow(population.keys[i], None, "nl", population.groups(i))
+                for i in range(len(population))
+            ),
+        )
+        set_state(wave, "open")
+        tokens = create_invitations(wave)
+        db.session.commit()
+    # A retiree, someone who asked a social assistant, and someone active.
+    index = demo_data.choose_respondents(population, rng, 200)
+    generated = demo_data.generate_answers(questionnaire, population, index, rng)
+    picks = [
+        next(i for i, a in enumerate(generated) if a["status"] == "gepensioneerd"),
+        next(i for i, a in enumerate(generated) if a.get("ma_gevraagd") == "yes"),
+        next(i for i, a in enumerate(generated) if a["status"] == "actief" and "suggesties" not in a),
+    ]
+    for pick in picks:
+        given = generated[pick]
+        client = app.test_client()
+        assert client.get(f"/s/{tokens[population.keys[int(index[pick])]]}").status_code == 302
+        page_id = questionnaire.visible_pages(given)[0].id
+        while True:
+            page = questionnaire.pages[questionnaire.page_index(page_id)]
+            saved = client.post(f"/survey/p/{page_id}", data={**web_form_data(page, given), "action": "next"})
+            assert saved.status_code == 302, (page_id, saved.text[:500])
+            if saved.headers["Location"].endswith("/survey/review"):
+                break
+            page_id = saved.headers["Location"].rsplit("/", 1)[1]
+        assert client.post("/survey/submit").headers["Location"].endswith("/survey/thanks")
+    with app.app_context():
+        stored = db.session.execute(select(Response.answers)).scalars().all()
+    assert sorted(json.dumps(a, sort_keys=True) for a in stored) == sorted(
+        json.dumps(generated[p], sort_keys=True) for p in picks
+    )
