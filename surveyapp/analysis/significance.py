@@ -763,11 +763,18 @@ def _fit_logistic(
         return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
 
     current = log_likelihood(beta)
+    separation = ModelFitError(
+        "Logistic regression did not converge (complete or quasi-complete separation: "
+        "some predictor category has only 0s or only 1s)."
+    )
     for iteration in range(1, max_iterations + 1):
         mu = special.expit(x @ beta)
         information = x.T @ (x * (w * mu * (1 - mu))[:, None])
         gradient = x.T @ (w * (y - mu))
-        step = np.linalg.solve(information, gradient)
+        try:
+            step = np.linalg.solve(information, gradient)
+        except np.linalg.LinAlgError as exc:
+            raise separation from exc
         # Step halving keeps every update an ascent step.
         for _ in range(30):
             candidate = beta + step
@@ -776,16 +783,14 @@ def _fit_logistic(
                 break
             step = step / 2
         beta, current = candidate, value
+        # Fitted probabilities of 0 or 1 (|η| beyond ~30) mean the MLE is at infinity.
+        if np.max(np.abs(x @ beta)) > 30:
+            raise separation
         if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
             mu = special.expit(x @ beta)
             information = x.T @ (x * (w * mu * (1 - mu))[:, None])
-            if np.max(np.abs(beta)) > 30:
-                break
             return beta, iteration, information
-    raise ModelFitError(
-        "Logistic regression did not converge (complete or quasi-complete separation: "
-        "some predictor category has only 0s or only 1s)."
-    )
+    raise separation
 
 
 # --------------------------------------------------------------------------------------

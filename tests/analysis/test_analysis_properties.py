@@ -245,7 +245,7 @@ def test_suppression_never_leaks_a_small_cell(
         if 0 < d.n < threshold:
             assert d.reason == "primary"
     # 2. per partition: hidden cells cannot be recovered by subtraction from the total.
-    for p, counts in enumerate(partitions):
+    for p in range(len(partitions)):
         members = [d for d in decisions if d.group_var == f"var{p}"]
         hidden = [d for d in members if d.suppressed]
         visible_nonempty = [d for d in members if not d.suppressed and d.n > 0]
