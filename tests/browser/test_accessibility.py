@@ -209,12 +209,13 @@ class Respondent:
     def text(self, text: Any) -> str:
         return localize(text, self.lang)
 
-    def heading(self) -> str:
-        return str(self.page.locator("h1").inner_text()).strip()
+    def expect_heading(self, text: str) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.page.locator("h1")).to_have_text(text)  # waits for the new page
 
     def expect_page(self, page_id: str) -> None:
-        page = self.questionnaire.pages[self.questionnaire.page_index(page_id)]
-        assert self.heading() == self.text(page.title), f"expected page {page_id}, not {self.heading()!r}"
+        self.expect_heading(self.text(self.questionnaire.pages[self.questionnaire.page_index(page_id)].title))
 
     def group(self, question: Question) -> Any:
         """The fieldset of a choice question, found by its legend."""
@@ -255,11 +256,17 @@ class Respondent:
             self.answers[f"{question.id}/{item.id}"] = code
 
     def send(self, button: str = NEXT) -> int:
-        """Press a form button; the HTTP status of the POST (302 when the page was accepted)."""
-        with self.page.expect_response(lambda r: r.request.method == "POST") as posted:
+        """Press a form button and wait for the next page; the HTTP status of the POST itself
+        (302 when the page was accepted, 422 when the same page comes back with errors)."""
+        with self.page.expect_navigation() as navigation:
             self.page.locator(button).click()
-        self.page.wait_for_load_state()
-        return int(posted.value.status)
+        response = navigation.value
+        posted = response.request.redirected_from
+        if posted is None:
+            return int(response.status)
+        redirect = posted.response()
+        assert posted.method == "POST" and redirect is not None
+        return int(redirect.status)
 
     def next_to(self, page_id: str | None) -> None:
         status = self.send()
@@ -308,7 +315,7 @@ def draft_of(live: LiveApp, token: str) -> DraftAnswers:
 
 
 def finish(person: Respondent, audit: Audit, live: LiveApp, token: str, thanks: str) -> None:
-    """Review, submit, thanks; then the used link and a wrong link."""
+    """Review, submit, thanks; then the used link, a wrong link and the survey without a link."""
     page = person.page
     audit.check(page, "review")
     person.submit()
@@ -322,6 +329,9 @@ def finish(person: Respondent, audit: Audit, live: LiveApp, token: str, thanks: 
     response = page.goto(f"{live.url}/s/not-a-valid-link")
     assert response is not None and response.status == 404
     audit.check(page, "invalid-link-404")
+    response = page.goto(f"{live.url}/survey/")  # the session no longer holds an invitation
+    assert response is not None and response.status == 403
+    audit.check(page, "no-access-403")
 
 
 def check_skip_link(page: Any) -> None:
@@ -364,7 +374,7 @@ def test_whole_questionnaire_in_dutch(
 
     page.goto(f"{live_app.url}/s/{token}")
     assert page.url.endswith("/survey/")  # the token left the address bar
-    assert person.heading() == localize(questionnaire.title, "nl")
+    person.expect_heading(localize(questionnaire.title, "nl"))
     audit.check(page, "welcome")
     check_skip_link(page)
     page.locator("main a.button").click()
@@ -415,7 +425,7 @@ def test_short_path_in_english_with_save_and_resume(
     page.goto(f"{live_app.url}/s/{token}")
     assert page.locator("html").get_attribute("lang") == "nl"  # the invitation's language
     page.get_by_role("navigation").get_by_role("link", name="English", exact=True).click()
-    assert person.heading() == localize(questionnaire.title, "en")
+    person.expect_heading(localize(questionnaire.title, "en"))
     audit.check(page, "welcome")
     page.locator("main a.button").click()
     person.expect_page("over_u")
