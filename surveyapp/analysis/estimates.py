@@ -25,7 +25,7 @@ from surveyapp.analysis._cube import (
     numeric_matrix,
     overall_coding,
 )
-from surveyapp.analysis._plain import plain
+from surveyapp.analysis._plain import optional_float, plain
 from surveyapp.analysis.design import SurveyDesign, variance_from_moments
 from surveyapp.analysis.errors import InvalidInputError
 from surveyapp.analysis.weights import FloatArray
@@ -410,17 +410,13 @@ def _cube_estimates(
                     group=category,
                     n=count,
                     weight_sum=float(row_w[j]),
-                    estimate=_finite(row_e[j]) if defined else None,
-                    se=_finite(row_se[j]) if defined else None,
-                    ci_low=_finite(row_low[j]) if defined else None,
-                    ci_high=_finite(row_high[j]) if defined else None,
+                    estimate=optional_float(row_e[j]) if defined else None,
+                    se=optional_float(row_se[j]) if defined else None,
+                    ci_low=optional_float(row_low[j]) if defined else None,
+                    ci_high=optional_float(row_high[j]) if defined else None,
                     df=count - 1 if defined else None,
                     ci_method=ci_method if kind == "proportion" else "t",
                     level=level,
                 )
             )
     return results
-
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None

@@ -22,12 +22,13 @@ from statsmodels.stats.multitest import multipletests
 
 from surveyapp.analysis._cube import (
     BLOCK_ELEMENTS,
+    GroupCoding,
     GroupCube,
     build_cubes,
     code_group,
     code_groups,
 )
-from surveyapp.analysis._plain import plain, plain_label
+from surveyapp.analysis._plain import optional_float, plain, plain_label
 from surveyapp.analysis.design import (
     SurveyDesign,
     linearised_covariance,
@@ -252,15 +253,15 @@ def _rao_scott_same_shape(
             n=respondents[t],
             rows=n_rows,
             columns=n_columns,
-            f=_finite(float(f[t])),
-            ndf=_finite(float(ndf[t])),
-            ddf=_finite(float(ndf[t] * nu)),
-            p_value=_finite(float(p_f[t])),
-            pearson=_finite(float(pearson[t])),
-            chisq=_finite(float(chisq[t])),
+            f=optional_float(float(f[t])),
+            ndf=optional_float(float(ndf[t])),
+            ddf=optional_float(float(ndf[t] * nu)),
+            p_value=optional_float(float(p_f[t])),
+            pearson=optional_float(float(pearson[t])),
+            chisq=optional_float(float(chisq[t])),
             chisq_df=df,
-            chisq_p_value=_finite(float(p_chisq[t])),
-            mean_design_effect=_finite(float(trace[t] / df)),
+            chisq_p_value=optional_float(float(p_chisq[t])),
+            mean_design_effect=optional_float(float(trace[t] / df)),
         )
         for t in range(n_tables)
     ]
@@ -362,8 +363,8 @@ def rao_scott_categorical(
 
 def _categorical_batch(
     design: SurveyDesign,
-    answer_codings: list[Any],
-    codings: list[Any],
+    answer_codings: list[GroupCoding],
+    codings: list[GroupCoding],
     per_group: dict[int, list[RaoScottTest]],
 ) -> None:
     widths = [len(coding.categories) for coding in answer_codings]
@@ -481,15 +482,15 @@ def domain_difference(
         group=group,
         n_group=int(n_group),
         n_rest=int(n_other),
-        estimate_group=_finite(estimate + shift),
-        estimate_rest=_finite(other_estimate + shift),
-        difference=_finite(difference),
-        se=_finite(se),
-        ci_low=_finite(difference - quantile * se),
-        ci_high=_finite(difference + quantile * se),
-        t=_finite(t),
+        estimate_group=optional_float(estimate + shift),
+        estimate_rest=optional_float(other_estimate + shift),
+        difference=optional_float(difference),
+        se=optional_float(se),
+        ci_low=optional_float(difference - quantile * se),
+        ci_high=optional_float(difference + quantile * se),
+        t=optional_float(t),
         df=df,
-        p_value=_finite(float(2 * stats.t.sf(abs(t), df))),
+        p_value=optional_float(float(2 * stats.t.sf(abs(t), df))),
         level=level,
         versus=versus,
     )
@@ -524,11 +525,11 @@ def group_vs_rest(
         lists = [np.where(np.isfinite(a), a, np.nan).tolist() for a in [*arrays, p_value]]
         counts = (n_group.astype(np.int64).tolist(), n_rest.astype(np.int64).tolist())
         for j, item in enumerate(table.items):
-            raw_p = [_finite(p_value[d, j]) for d in range(len(cube.coding.categories))]
+            raw_p = [optional_float(p_value[d, j]) for d in range(len(cube.coding.categories))]
             adjusted = adjust_p_values(raw_p, adjust) if adjust != "none" else raw_p
             family = []
             for d, category in enumerate(cube.coding.categories):
-                values = [_finite(column[d][j]) for column in lists]
+                values = [optional_float(column[d][j]) for column in lists]
                 family.append(
                     GroupComparison(
                         item=item,
@@ -874,10 +875,6 @@ def wave_difference_from_numbers(
         p_value=p_value,
         level=level,
     )
-
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None
 
 
 __all__ = [

@@ -295,7 +295,7 @@ def _code_margin(frame: pd.DataFrame, variable: str, targets: Mapping[Hashable, 
     missing = int(column.isna().sum())
     if missing:
         raise MissingValuesError(variable, missing)
-    codes = pd.Index(list(categories)).get_indexer(column).astype(np.intp)
+    codes = pd.Index(list(categories)).get_indexer(pd.Index(column)).astype(np.intp)
     unknown_mask = codes < 0
     if unknown_mask.any():
         unknown = sorted({plain_label(v) for v in column[unknown_mask]}, key=repr)
