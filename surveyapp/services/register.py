@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
+from flask import has_request_context
+from flask_babel import gettext
 from sqlalchemy import delete, func, insert, select, update
 
 from surveyapp.extensions import db
@@ -43,6 +44,16 @@ NAME_LENGTH = 200
 GROUP_VALUE_LENGTH = 100
 
 Progress = Callable[[int], None]
+
+
+def _(message: str, **variables: Any) -> str:
+    """Translated in a request (the planner's language); English on the command line.
+
+    Outside a request the app's locale selector has no request to read, so no gettext there.
+    """
+    if has_request_context():
+        return gettext(message, **variables)
+    return message % variables if variables else message
 
 
 # --- problems -----------------------------------------------------------------------------------

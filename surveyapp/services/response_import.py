@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import delete, func, insert, select
 
 from surveyapp.extensions import db
@@ -34,6 +33,7 @@ from surveyapp.services.register import (
     ProblemList,
     Progress,
     Table,
+    _,
     code_lookup,
     language_code,
     normalise_value,
