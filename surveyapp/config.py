@@ -55,5 +55,6 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE")),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
         "SUPPRESSION_THRESHOLD": int(env.get("SUPPRESSION_THRESHOLD", "10")),
     }
