@@ -109,6 +109,11 @@ def build_cubes(
     for 0/1 columns y² = y.
     """
     n, n_items = values.shape
+    if n_items == 0:
+        return [
+            GroupCube(coding, *[np.zeros((design.n_cells, len(coding.categories), 0))] * 7)
+            for coding in codings
+        ]
     block = max(1, BLOCK_ELEMENTS // max(n, 1))
     indicators = [_stacked_indicator(design, coding) for coding in codings]
     parts: list[list[list[FloatArray]]] = [[] for _ in codings]

@@ -96,7 +96,8 @@ def tabulate(
     """Aggregate items (0/1 for proportions, numbers for means, NaN = not answered) by group.
 
     `groups` holds one column per group variable (codes or labels, missing = in no domain);
-    its rows, like those of `items`, are the design's respondents in the same order.
+    its rows, like those of `items`, are the design's respondents in the same order (rows
+    are matched by position; the frames' index is ignored).
     """
     names = tuple(str(column) for column in items.columns)
     if len(set(names)) != len(names):

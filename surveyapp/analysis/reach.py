@@ -164,8 +164,8 @@ def _reach_for_variable(
 class ResponseRate:
     """Response per group from plain counts, and how well respondents mirror the invited.
 
-    representativeness = (group's share of respondents) / (group's share of the invited):
-    1 is proportional, below 1 under-represented.
+    representativeness = (group's share of respondents) / (group's share in the register, or
+    of the invited when no register is given): 1 is proportional, below 1 under-represented.
     """
 
     group: Hashable
@@ -182,8 +182,17 @@ class ResponseRate:
         return result
 
 
-def response_rates(invited: Mapping[Hashable, int], submitted: Mapping[Hashable, int]) -> list[ResponseRate]:
-    """Response rate and representativeness per group, from invited and submitted counts."""
+def response_rates(
+    invited: Mapping[Hashable, int],
+    submitted: Mapping[Hashable, int],
+    register: Mapping[Hashable, float] | None = None,
+) -> list[ResponseRate]:
+    """Response rate and representativeness per group, from invited and submitted counts.
+
+    Representativeness compares the group's share of respondents with its share in the
+    register (`register`: counts or shares per group, normalised here), or, without a
+    register, with its share of the invited.
+    """
     unknown = [group for group in submitted if group not in invited]
     if unknown:
         raise UnknownCategoryError("submitted", list(unknown))
@@ -191,12 +200,19 @@ def response_rates(invited: Mapping[Hashable, int], submitted: Mapping[Hashable,
         done = submitted.get(group, 0)
         if count < 0 or done < 0 or done > count:
             raise InvalidInputError(f"Group {group!r}: need 0 ≤ submitted ≤ invited, got {done} of {count}.")
+    reference: Mapping[Hashable, float] = invited if register is None else register
+    missing = [group for group in invited if group not in reference]
+    if missing:
+        raise UnknownCategoryError("register", list(missing))
+    if any(value < 0 for value in reference.values()):
+        raise InvalidInputError("Register counts or shares must not be negative.")
+    total_reference = float(sum(reference.values()))
     total_invited = sum(invited.values())
     total_submitted = sum(submitted.values())
     results = []
     for group, count in invited.items():
         done = submitted.get(group, 0)
-        invited_share = count / total_invited if total_invited else None
+        reference_share = reference[group] / total_reference if total_reference else None
         respondent_share = done / total_submitted if total_submitted else None
         results.append(
             ResponseRate(
@@ -204,11 +220,11 @@ def response_rates(invited: Mapping[Hashable, int], submitted: Mapping[Hashable,
                 invited=int(count),
                 submitted=int(done),
                 response_rate=done / count if count else None,
-                invited_share=invited_share,
+                invited_share=count / total_invited if total_invited else None,
                 respondent_share=respondent_share,
                 representativeness=(
-                    respondent_share / invited_share
-                    if invited_share and respondent_share is not None
+                    respondent_share / reference_share
+                    if reference_share and respondent_share is not None
                     else None
                 ),
             )

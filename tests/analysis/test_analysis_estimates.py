@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from surveyapp.analysis import (
     estimate_table,
     korn_graubard_interval,
     logit_interval,
+    rake,
 )
 
 
@@ -130,3 +132,26 @@ def test_single_respondent_cell_has_no_interval() -> None:
     assert lone.n == 1 and lone.df == 0 and lone.estimate == 1.0
     assert lone.ci_low is None and lone.ci_high is None
     assert lone.se is not None and not math.isnan(lone.se)
+
+
+def test_no_items_gives_no_rows() -> None:
+    design = SurveyDesign.unweighted(4)
+    assert estimate_table(design, pd.DataFrame(index=range(4)), pd.DataFrame({"g": list("abab")})) == []
+
+
+def test_aggregation_never_builds_a_respondent_by_cell_matrix() -> None:
+    """Memory stays near a few item-sized blocks, far below n × items × domains."""
+    rng = np.random.default_rng(12)
+    n, n_items = 20_000, 40
+    frame = pd.DataFrame({"r": rng.integers(0, 4, n), "s": rng.integers(0, 3, n)})
+    margins = {name: dict(enumerate(np.bincount(frame[name]).astype(float) * 10)) for name in ("r", "s")}
+    design = SurveyDesign.from_raking(rake(frame, rng.uniform(1, 2, n), margins))
+    items = pd.DataFrame(rng.integers(0, 2, (n, n_items)).astype(float)).add_prefix("q")
+    groups = pd.DataFrame({f"g{k}": rng.integers(0, 5, n) for k in range(5)})
+    tracemalloc.start()
+    rows = estimate_table(design, items, groups)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(rows) == n_items * (1 + 25)
+    naive = n * n_items * 26 * 8  # one float per respondent, item and domain
+    assert peak < naive / 3, peak

@@ -92,6 +92,13 @@ def test_response_rates_and_representativeness() -> None:
     assert rates["b"].representativeness == pytest.approx((50 / 100) / (300 / 400))
     assert rates["c"].response_rate is None and rates["c"].representativeness is None
     json.dumps([r.to_dict() for r in rates.values()], allow_nan=False)
+    against_register = {
+        r.group: r for r in response_rates({"a": 100, "b": 300}, {"a": 50, "b": 50}, {"a": 1, "b": 1})
+    }
+    assert against_register["a"].representativeness == pytest.approx(0.5 / 0.5)
+    assert against_register["b"].invited_share == pytest.approx(0.75)
+    with pytest.raises(UnknownCategoryError):
+        response_rates({"a": 10, "b": 5}, {"a": 1}, {"a": 3})
     with pytest.raises(InvalidInputError):
         response_rates({"a": 10}, {"a": 11})
     with pytest.raises(UnknownCategoryError):
