@@ -129,6 +129,19 @@ def database_state() -> DatabaseState:
     return "demo"
 
 
+def rebuild_after_failed_upgrade(error: Exception, *, keep: bool) -> None:
+    """A database the migrations cannot upgrade is rebuilt only when it is a demo (or empty) one."""
+    db.session.rollback()
+    try:
+        state = database_state()
+    except Exception:
+        state = "other"
+    if state == "other" or (keep and state == "demo"):
+        raise DemoError(f"the migrations cannot upgrade this database: {error}") from error
+    drop_everything()
+    upgrade_schema()
+
+
 def describe_database() -> str:
     """The database URL without its password."""
     return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
@@ -157,12 +170,13 @@ def drop_everything() -> None:
 
 
 def upgrade_schema() -> None:
-    from flask_migrate import upgrade
+    """``flask_migrate.upgrade()``, but raising on failure (Flask-Migrate's own exits the process)."""
+    from alembic import command
 
     path = _sqlite_file()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    upgrade()
+    command.upgrade(current_app.extensions["migrate"].migrate.get_config(), "head")
 
 
 # --- seeding ------------------------------------------------------------------------------------------
@@ -639,7 +653,13 @@ def demo_command(
     click.echo(f"surveyapp demo: database {describe_database()}")
     steps = Steps(9, _click_echo)
     with steps.step("schema (migrations)", announce=False) as info:
-        upgrade_schema()
+        rebuilt = False
+        try:
+            upgrade_schema()
+        except Exception as exc:  # e.g. a demo database made under migrations that changed since
+            rebuild_after_failed_upgrade(exc, keep=not reset)
+            rebuilt = True
+            info.append("database the migrations could not upgrade dropped and rebuilt")
         state = database_state()
         if state == "other":
             raise DemoError(
@@ -650,7 +670,7 @@ def demo_command(
             drop_everything()
             upgrade_schema()
             info.append("existing demo database dropped and rebuilt")
-        else:
+        elif not rebuilt:
             info.append({"empty": "empty database ready", "demo": "existing demo database kept"}[state])
 
     if state == "demo" and not reset:

@@ -474,3 +474,19 @@ def test_generated_answers_are_exactly_what_the_web_form_stores(app: Flask) -> N
     assert sorted(json.dumps(a, sort_keys=True) for a in stored) == sorted(
         json.dumps(generated[p], sort_keys=True) for p in picks
     )
+
+
+def test_demo_rebuilds_a_demo_database_the_migrations_cannot_upgrade(app: Flask) -> None:
+    from sqlalchemy import text
+
+    run_demo(app, "--people", "300", "--responses", "50")
+    with app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = 'gone'"))
+        db.session.commit()
+        db.engine.dispose()
+    kept = app.test_cli_runner().invoke(args=["demo", "--no-serve", "--keep"])
+    assert kept.exit_code != 0 and "cannot upgrade" in kept.output
+    assert count(app, select(func.count()).select_from(Response)) == 50 + 25  # untouched
+    rebuilt = run_demo(app, "--people", "400", "--responses", "60")
+    assert "could not upgrade dropped and rebuilt" in rebuilt
+    assert count(app, select(func.count()).select_from(Response)) == 60 + 25
