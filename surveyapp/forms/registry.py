@@ -16,7 +16,7 @@ from wtforms import Field, FloatField, IntegerField, RadioField, SelectMultipleF
 from wtforms.fields.choices import SelectChoice
 from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
-from wtforms.widgets import CheckboxInput, ListWidget, TextArea
+from wtforms.widgets import CheckboxInput, ListWidget, TextArea, TextInput
 
 from surveyapp.questionnaire.model import Question, Questionnaire, localize
 
@@ -127,11 +127,18 @@ def _number(qn: Questionnaire, question: Question, lang: str, answers: Mapping[s
             message = _l("Enter a number of at most %(high)s.", high=f"{high:g}")
         validators.append(NumberRange(min=low, max=high, message=message))
     field_class = IntegerField if question.integer else FloatField
+    # A text input with a numeric keyboard rather than type=number: number inputs change
+    # value on scroll and are announced poorly by several screen readers (GOV.UK guidance).
     field = field_class(
         _label(question, lang),
         validators=validators,
         description=_description(question, lang),
-        render_kw={"inputmode": "numeric" if question.integer else "decimal"},
+        widget=TextInput(),
+        render_kw={
+            "inputmode": "numeric" if question.integer else "decimal",
+            "autocomplete": "off",
+            "spellcheck": "false",
+        },
     )
     return [FieldSpec(field_name(question.id), question.id, field)]
 
@@ -176,7 +183,8 @@ def read_answer(question: Question, field: Field) -> Any:
     if question.type == "multiple_choice":
         return list(data) if data else None
     if question.type in {"text", "long_text"}:
-        text = (data or "").strip()
+        # Browsers send line breaks as CRLF; store them as plain newlines.
+        text = (data or "").replace("\r\n", "\n").replace("\r", "\n").strip()
         return text or None
     if question.type == "number":
         if data is None:
