@@ -89,6 +89,7 @@ def _reach_for_variable(
     shares: Mapping[Hashable, float],
     level: float,
 ) -> list[ReachIndex]:
+    """Reach indices of one group variable: its categories' shares within the users' domain."""
     register = {plain_label(key): float(value) for key, value in shares.items()}
     if any(not 0 < share <= 1 for share in register.values()) or sum(register.values()) > 1 + 1e-9:
         raise InvalidInputError(f"Register shares of {group_var!r} must lie in (0, 1] and sum to at most 1.")

@@ -81,6 +81,7 @@ def _frozen_heap() -> Iterator[None]:
 
 
 def _check_adjust(adjust: str) -> None:
+    """Reject unknown adjustment names early, before any work is done."""
     if adjust not in ADJUST_METHODS:
         raise InvalidInputError(f"adjust must be one of {ADJUST_METHODS}, not {adjust!r}.")
 
@@ -182,6 +183,7 @@ def _rao_scott_same_shape(
     items: list[str],
     group_var: str,
 ) -> list[RaoScottTest]:
+    """Rao-Scott for T tables that all keep the same rows and columns (T × G × R × C sums)."""
     n_tables, n_cells, n_rows, n_columns = count.shape
     respondents = [round(float(c)) for c in count.sum(axis=(1, 2, 3))]
     if n_rows < 2 or n_columns < 2:
@@ -367,6 +369,7 @@ def _categorical_batch(
     codings: list[GroupCoding],
     per_group: dict[int, list[RaoScottTest]],
 ) -> None:
+    """Aggregate a batch of answers as category indicators and test each against each group."""
     widths = [len(coding.categories) for coding in answer_codings]
     starts = np.concatenate(([0], np.cumsum(widths)))
     indicators = np.full((design.n, int(starts[-1])), np.nan)
@@ -393,6 +396,7 @@ def _categorical_batch(
 
 
 def _adjusted(family: list[RaoScottTest], adjust: str) -> list[RaoScottTest]:
+    """The family's tests with adjusted p-values and the method recorded."""
     if adjust == "none":
         return family
     adjusted = adjust_p_values([test.p_value for test in family], adjust)  # type: ignore[arg-type]

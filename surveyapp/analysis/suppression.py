@@ -41,6 +41,11 @@ class CellCount:
     group: Hashable | None
     n: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        result: dict[str, Any] = plain(self)
+        return result
+
 
 @dataclass(frozen=True)
 class CellDecision:

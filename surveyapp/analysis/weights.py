@@ -252,6 +252,7 @@ def _cell_margin_error(weighted_cells: FloatArray, cell_codes: IntArray, targets
 
 
 def _margin_error(weights: FloatArray, margins: tuple[RakingMargin, ...]) -> float:
+    """Largest relative margin error of respondent weights (reported in the result)."""
     worst = 0.0
     for margin in margins:
         target = np.asarray(margin.targets)
@@ -314,6 +315,7 @@ def _code_margin(frame: pd.DataFrame, variable: str, targets: Mapping[Hashable, 
 
 
 def _check_totals(margins: tuple[RakingMargin, ...]) -> None:
+    """Margins with different totals cannot all be met, so fail before iterating."""
     totals = [sum(margin.targets) for margin in margins]
     if max(totals) - min(totals) > MARGIN_TOTAL_TOLERANCE * max(totals):
         listed = ", ".join(
@@ -323,6 +325,7 @@ def _check_totals(margins: tuple[RakingMargin, ...]) -> None:
 
 
 def _trim_bounds(trim: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Validated (lower, upper) trim factors relative to the mean weight."""
     if trim is None:
         return None
     lower, upper = (float(trim[0]), float(trim[1]))
