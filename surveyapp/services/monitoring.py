@@ -19,13 +19,14 @@ and a two-proportion z-test of the group against everyone else invited is signif
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Text, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from surveyapp.analysis.suppression import CellCount, plan_suppression
@@ -234,15 +235,25 @@ def group_combinations(wave_id: int) -> list[tuple[dict[str, Any], int, int]]:
     thousand combinations it returns are then summed per column (``counts_by_column``). This
     measured about three times faster than one GROUP BY per column (``groups[col].as_string()``),
     on SQLite and on PostgreSQL alike, and gives the same numbers (see tests/test_monitoring.py).
+    The object is grouped as text (PostgreSQL's JSONB text is canonical, so equal objects have
+    equal text), in byte order: much cheaper than comparing JSONB values when PostgreSQL has
+    no statistics yet (right after an import) and sorts instead of hashing.
     """
+    key: ColumnElement[Any] = cast(RegisterPerson.groups, Text)
+    if _dialect() == "postgresql":
+        key = key.collate("C")
     rows = db.session.execute(
-        select(RegisterPerson.groups, func.count(Invitation.id), _submitted_sum())
+        select(key, func.count(Invitation.id), _submitted_sum())
         .select_from(Invitation)
         .join(RegisterPerson, RegisterPerson.id == Invitation.person_id)
         .where(Invitation.wave_id == wave_id)
-        .group_by(RegisterPerson.groups)
+        .group_by(key)
     ).all()
-    return [(groups if isinstance(groups, dict) else {}, int(n), int(done)) for groups, n, done in rows]
+    combinations = []
+    for text, invited, submitted in rows:
+        groups = json.loads(text) if text else {}
+        combinations.append((groups if isinstance(groups, dict) else {}, int(invited), int(submitted)))
+    return combinations
 
 
 def counts_by_column(
