@@ -97,7 +97,8 @@ def tabulate(
 
     `groups` holds one column per group variable (codes or labels, missing = in no domain);
     its rows, like those of `items`, are the design's respondents in the same order (rows
-    are matched by position; the frames' index is ignored).
+    are matched by position; the frames' index is ignored). `kinds` is one kind for all
+    items or a mapping item → kind; unlisted items are proportions.
     """
     names = tuple(str(column) for column in items.columns)
     if len(set(names)) != len(names):

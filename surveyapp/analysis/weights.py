@@ -144,6 +144,10 @@ def rake(
     clipped and re-raked until both the bounds and the margins hold. Without convergence a
     `RakingNotConvergedError` is raised, or, with `raise_on_failure=False`, a result whose
     `converged` is False is returned.
+
+    After trimming, the weights are no longer exactly of raking form; SEs from
+    `SurveyDesign.from_raking` still apply R's raking adjustment for the margins, which is
+    the usual approximation for trimmed-and-reraked weights.
     """
     if not margins:
         raise InvalidMarginError("Raking needs at least one margin.")

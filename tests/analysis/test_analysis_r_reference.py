@@ -25,8 +25,7 @@ from surveyapp.analysis import (
     survey_logistic,
     tabulate,
 )
-
-from .conftest import REFERENCE, read_reference
+from tests.analysis.r_reference_data import REFERENCE, read_reference
 
 BASE_ROWS = read_reference("r_survey_reference.csv")
 EXTRA_ROWS = read_reference("r_survey_extra.csv")
