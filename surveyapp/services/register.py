@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from flask import has_request_context
@@ -307,8 +309,8 @@ def _read_csv(text: str, max_rows: int) -> Table:
         for record in reader:
             line = previous_line + 1
             previous_line = reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue
+            if not (record and record[0].strip()) and not "".join(record).strip():
+                continue  # a blank line, or only delimiters
             records.append((line, record))
             if len(records) > max_rows + 1:
                 raise _file_error(_too_many_rows(max_rows))
@@ -442,23 +444,24 @@ def _table_from_records(records: list[tuple[int, list[str]]], kind: str) -> Tabl
     ragged: list[Problem] = []
     width = len(headers)
     for line, cells in body:
-        if len(cells) > width and not any(cell.strip() for cell in cells[width:]):
-            cells = cells[:width]
-        if len(cells) != width:
-            ragged.append(
-                Problem(
-                    line,
-                    None,
-                    _(
-                        "this row has %(fields)d fields but the header has %(columns)d columns "
-                        "(a missing or extra delimiter, or a line break inside a value?)",
-                        fields=len(cells),
-                        columns=width,
-                    ),
-                )
-            )
+        if len(cells) == width:
+            rows.append((line, cells))
             continue
-        rows.append((line, cells))
+        if len(cells) > width and not "".join(cells[width:]).strip():
+            rows.append((line, cells[:width]))
+            continue
+        ragged.append(
+            Problem(
+                line,
+                None,
+                _(
+                    "this row has %(fields)d fields but the header has %(columns)d columns "
+                    "(a missing or extra delimiter, or a line break inside a value?)",
+                    fields=len(cells),
+                    columns=width,
+                ),
+            )
+        )
     return Table(headers=headers, rows=rows, kind=kind, problems=ragged)
 
 
@@ -738,11 +741,16 @@ def check_mapping(mapping: ColumnMapping, table: Table, questionnaire: Questionn
 # --- matching values ------------------------------------------------------------------------------
 
 
+_SEPARATORS = re.compile(r"[\s_\-]+")
+_WHOLE_DECIMAL = re.compile(r"\d+\.0+")
+
+
+@lru_cache(maxsize=8192)  # a register repeats a few codes many thousand times
 def normalise_value(value: str) -> str:
     """Case, accents' composition, surrounding and repeated spaces, '-' vs '_' and '4.0' vs '4'."""
     text = unicodedata.normalize("NFC", value).strip().lower()
-    text = re.sub(r"[\s_\-]+", "_", text).strip("_")
-    if re.fullmatch(r"\d+\.0+", text):
+    text = _SEPARATORS.sub("_", text).strip("_")
+    if _WHOLE_DECIMAL.fullmatch(text):
         text = text.split(".", 1)[0]
     return text
 
@@ -1233,8 +1241,10 @@ def import_register(
 
     if progress and result.unchanged:
         progress(result.unchanged)
+    # The table itself (not the ORM entity): an executemany without per-row ORM bookkeeping.
+    table_insert = insert(RegisterPerson.__table__)
     for batch in _batches(inserts, batch_size):
-        db.session.execute(insert(RegisterPerson), batch)
+        db.session.execute(table_insert, batch)
         if progress:
             progress(len(batch))
     for batch in _batches(updates, batch_size):
@@ -1253,7 +1263,13 @@ def import_register(
         "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     result.total = len(existing) + len(inserts) - len(missing_ids)
-    result.margins = margins(wave, questionnaire, lang=lang)
+    # The register after the import, from what is in memory already (no second read).
+    kept = (
+        dict(row.groups or {}) for key, row in existing.items() if key not in in_file and not remove_missing
+    )
+    result.margins = margins_of(
+        itertools.chain((person.groups for person in checked.people), kept), wave, questionnaire, lang=lang
+    )
     audit.record(
         "register_imported",
         actor,
@@ -1277,14 +1293,24 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def margins(wave: Wave, questionnaire: Questionnaire, *, lang: str = "nl") -> list[Margin]:
     """Per group column of the wave's register: the count of each code (zero counts included)."""
-    counts: dict[str, Counter[str]] = {}
+    query = select(RegisterPerson.groups).where(RegisterPerson.wave_id == wave.id)
+    return margins_of(db.session.scalars(query), wave, questionnaire, lang=lang)
+
+
+def margins_of(
+    people_groups: Iterable[Mapping[str, Any] | None],
+    wave: Wave,
+    questionnaire: Questionnaire,
+    *,
+    lang: str = "nl",
+) -> list[Margin]:
+    """The margins of a register given as each person's groups."""
+    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
     people = 0
-    for (groups,) in db.session.execute(
-        select(RegisterPerson.groups).where(RegisterPerson.wave_id == wave.id)
-    ):
+    for groups in people_groups:
         people += 1
         for key, value in (groups or {}).items():
-            counts.setdefault(key, Counter())[str(value)] += 1
+            counts[key][str(value)] += 1
     questions = {_register_column(q): q for q in group_questions(questionnaire)}
     mapped = [g["key"] for g in (wave.register_mapping or {}).get("groups", []) if isinstance(g, Mapping)]
     keys = [k for k in questions if k in counts or k in mapped]
