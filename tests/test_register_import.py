@@ -117,6 +117,24 @@ def test_xlsx_workbook_with_numbers_and_birth_years(questionnaire) -> None:  # t
     assert [p.language for p in people] == ["nl", "en", "nl"]
 
 
+def test_xlsx_with_too_many_columns_is_refused() -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "email"])
+    sheet.append([1, "a@b.be"])
+    sheet.cell(row=3, column=reg.MAX_COLUMNS + 1, value="x")
+    content = io.BytesIO()
+    book.save(content)
+    with pytest.raises(RegisterFileError) as raised:
+        read_table(content.getvalue(), "wide.xlsx")
+    assert [(p.line, p.message) for p in raised.value.problems] == [
+        (3, f"the worksheet has more than {reg.MAX_COLUMNS} columns")
+    ]
+
+
 def test_trailing_empty_columns_and_blank_lines_are_ignored() -> None:
     table = read_table(b"id;email;;\r\n1;a@b.be;;\r\n;;;\r\n\r\n2;c@d.be;;\r\n", "x.csv")
     assert table.headers == ["id", "email"]

@@ -36,6 +36,7 @@ from surveyapp.services import audit
 
 MAX_BYTES = 20 * 1024 * 1024  # a 45,000-person register is about 7 MB as CSV
 MAX_ROWS = 250_000
+MAX_COLUMNS = 500
 MAX_PROBLEMS = 1000  # problems kept for the report; the count is always complete
 BATCH_SIZE = 5000
 
@@ -360,9 +361,15 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
         if not workbook.worksheets:
             raise _file_error(_("the workbook has no worksheet"))
         sheet = workbook.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # the declared size may be wrong (or huge): read what is there
         records: list[tuple[int, list[str]]] = []
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(value) for value in values]
+            if len(values) > MAX_COLUMNS and any(v not in (None, "") for v in values[MAX_COLUMNS:]):
+                raise _file_error(
+                    _("the worksheet has more than %(max)d columns", max=MAX_COLUMNS), line=number
+                )
+            cells = [_cell_text(value) for value in values[:MAX_COLUMNS]]
             if not any(cell.strip() for cell in cells):
                 continue
             records.append((number, cells))
