@@ -1,112 +1,20 @@
-"""surveyapp: recurring stakeholder surveys for social services."""
+"""surveyapp: recurring stakeholder surveys for social services.
+
+Importing the package stays light (no Flask), so ``surveyapp.analysis`` and
+``surveyapp.questionnaire`` can be used as plain libraries; the web app is built by
+``create_app``, defined in ``surveyapp.app``.
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, request, session
-
-from surveyapp.config import load_config
-from surveyapp.extensions import babel, csrf, db, limiter, migrate
-
-
-def select_locale() -> str:
-    """Dutch first: an explicit choice in this session wins, otherwise Dutch."""
-    from flask import current_app
-
-    languages = current_app.config["LANGUAGES"]
-    wanted = request.args.get("lang")
-    if wanted in languages:
-        session["lang"] = wanted
-    chosen = session.get("lang")
-    return str(chosen) if chosen in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"])
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Application factory: configuration, extensions, blueprints and commands."""
-    instance_path = os.environ.get("SURVEYAPP_INSTANCE_PATH")
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.config.from_mapping(load_config(Path(app.instance_path)))
-    if test_config:
-        app.config.from_mapping(test_config)
+    """Application factory (see ``surveyapp.app.create_app``)."""
+    from surveyapp.app import create_app as factory
 
-    db.init_app(app)
-    # Batch mode lets Alembic alter tables on SQLite; compare_type catches column type drift.
-    migrate.init_app(
-        app,
-        db,
-        directory=str(Path(__file__).resolve().parent.parent / "migrations"),
-        render_as_batch=True,
-        compare_type=True,
-    )
-    csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
-    limiter.init_app(app)
-
-    from surveyapp import auth, errors, observability, views
-
-    observability.init_app(app)
-    from surveyapp.admin import bp as admin_bp
-    from surveyapp.planner import bp as planner_bp
-    from surveyapp.survey import bp as survey_bp
-
-    app.register_blueprint(views.bp)
-    app.register_blueprint(survey_bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(planner_bp)
-    app.register_blueprint(admin_bp)
-    errors.register(app)
-
-    from surveyapp.cli import register_commands
-
-    register_commands(app)
-    _register_template_helpers(app)
-    app.after_request(_security_headers)
-    return app
-
-
-def _register_template_helpers(app: Flask) -> None:
-    from urllib.parse import urlencode
-
-    from flask_babel import get_locale
-
-    from surveyapp.questionnaire.model import localize
-
-    def current_lang() -> str:
-        return str(get_locale() or "nl")
-
-    def lang_url(code: str) -> str:
-        args = request.args.to_dict()
-        args["lang"] = code
-        return f"{request.path}?{urlencode(args)}"
-
-    app.jinja_env.filters["localize"] = localize
-    from surveyapp.auth import current_user
-
-    def has_endpoint(name: str) -> bool:
-        return name in app.view_functions
-
-    app.jinja_env.globals.update(
-        current_lang=current_lang, lang_url=lang_url, current_user=current_user, has_endpoint=has_endpoint
-    )
-
-
-# No script at all is needed to answer a questionnaire, so the policy forbids every script.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-
-
-def _security_headers(response: Any) -> Any:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    # The token of a personal link must never leave in a Referer header.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    return response
+    return factory(test_config)
