@@ -712,7 +712,7 @@ def generate_drafts(
     drafts = []
     for person, answers in zip(index, full):
         pages = questionnaire.visible_pages(answers)
-        done = int(rng.integers(1, len(pages)))
+        done = int(rng.integers(1, len(pages))) if len(pages) > 1 else 0
         keep = {key for page in pages[:done] for q in page.questions for key in q.variable_names()}
         partial = questionnaire.clean_answers({k: v for k, v in answers.items() if k in keep})
         drafts.append(Draft(int(person), partial, [p.id for p in pages[:done]], pages[done].id))
