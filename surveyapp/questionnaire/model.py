@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate
@@ -193,8 +194,12 @@ class Questionnaire:
                 return subject
         raise KeyError(subject_id)
 
+    @cached_property
+    def _page_positions(self) -> dict[str, int]:
+        return {page.id: index for index, page in enumerate(self.pages)}
+
     def page_index(self, page_id: str) -> int:
-        return next(i for i, page in enumerate(self.pages) if page.id == page_id)
+        return self._page_positions[page_id]
 
     # --- visibility (server-side, so the questionnaire works without JavaScript) -------------
 
@@ -230,17 +235,23 @@ class Questionnaire:
         """Drop answers to questions that are hidden by now (an earlier answer changed).
 
         Conditions only look backwards, so visibility is judged on the answers kept so far:
-        a question hidden because of a hidden question is dropped too.
+        a question hidden because of a hidden question is dropped too. Each condition is
+        evaluated once (this runs on every page save and for every generated demo answer).
         """
         kept: dict[str, Any] = {}
-        for question in self.questions:
-            if not question.answerable or not self.question_visible(question, kept):
+        for page in self.pages:
+            if page.show_if is not None and not evaluate(page.show_if, kept):
                 continue
-            if question.type == "matrix":
-                for item in question.items:
-                    key = f"{question.id}/{item.id}"
-                    if key in answers and self.item_visible(question, item, kept):
-                        kept[key] = answers[key]
-            elif question.id in answers:
-                kept[question.id] = answers[question.id]
+            for question in page.questions:
+                if not question.answerable:
+                    continue
+                if question.show_if is not None and not evaluate(question.show_if, kept):
+                    continue
+                if question.type == "matrix":
+                    for item in question.items:
+                        key = f"{question.id}/{item.id}"
+                        if key in answers and (item.show_if is None or evaluate(item.show_if, kept)):
+                            kept[key] = answers[key]
+                elif question.id in answers:
+                    kept[question.id] = answers[question.id]
         return kept
