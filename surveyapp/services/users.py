@@ -7,7 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func, select
 
 from surveyapp.extensions import db
-from surveyapp.models import ROLES, User
+from surveyapp.models import ROLES, User, random_response_id
 
 _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
@@ -55,3 +55,13 @@ def authenticate(email: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change a password; every existing session of the account ends (the nonce rotates)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = _hasher.hash(password)
+    user.session_nonce = random_response_id()
+    user.failed_logins = 0
+    user.locked_until = None
