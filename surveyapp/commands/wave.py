@@ -341,13 +341,17 @@ def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
             rows,
             [False, True, True, True, True, False],
         )
-        if table.hidden_count:
-            note = f"{table.hidden_count} group(s) not shown: fewer than {monitor.threshold} invited"
-            if table.complementary:
-                note += (
-                    " (a larger group is hidden too, so the small ones cannot be worked out from the total)"
-                )
-            lines.append(f"* {note}")
+        if not table.shown:
+            lines.append("(no group of this column can be shown)")
+        if table.small_count:
+            lines.append(
+                f"* not shown: {table.small_count} group(s) with fewer than {monitor.threshold} invited"
+            )
+        if table.protecting_count:
+            lines.append(
+                f"* not shown either: {table.protecting_count} larger group(s), "
+                "so that the small ones cannot be worked out from the total"
+            )
     if any(table.lagging for table in monitor.groups):
         lines += [
             "",

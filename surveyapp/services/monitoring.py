@@ -93,9 +93,18 @@ class GroupTable:
         return sum(1 for row in self.rows if not row.shown)
 
     @property
+    def small_count(self) -> int:
+        """Groups hidden because fewer than the threshold were invited."""
+        return sum(1 for row in self.rows if row.hidden == "primary")
+
+    @property
+    def protecting_count(self) -> int:
+        """Larger groups hidden too, so that the small ones cannot be worked out from the total."""
+        return sum(1 for row in self.rows if row.hidden == "complementary")
+
+    @property
     def complementary(self) -> bool:
-        """Whether a group of at least the threshold was hidden to protect a smaller one."""
-        return any(row.hidden == "complementary" for row in self.rows)
+        return self.protecting_count > 0
 
     @property
     def lagging(self) -> tuple[GroupRow, ...]:
