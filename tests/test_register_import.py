@@ -30,6 +30,13 @@ from surveyapp.services.waves import create_invitations, create_wave, set_state
 from tests.conftest import DATA, REPO
 from tests.test_auth import login, make_users
 
+
+def in_english(client) -> None:  # type: ignore[no-untyped-def]
+    """The pages' texts are asserted in English; the default language is Dutch."""
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+
+
 FILES = DATA / "register"
 GERECHTIGDEN = REPO / "questionnaires" / "gerechtigden.yaml"
 CONTACTPERSONEN = REPO / "questionnaires" / "contactpersonen-welzijn.yaml"
@@ -582,6 +589,7 @@ def test_planner_uploads_maps_checks_and_imports(app: Flask) -> None:
         db.session.commit()
     client = app.test_client()
     login(client, "planner")
+    in_english(client)
     url = "/planner/waves/reg-2026/register"
     page = client.get(url)
     assert page.status_code == 200 and 'type="file"' in page.get_data(as_text=True)
@@ -610,7 +618,7 @@ def test_planner_uploads_maps_checks_and_imports(app: Flask) -> None:
     html = imported.get_data(as_text=True)
     assert imported.status_code == 200
     assert re.search(r"People added</th><td class=\"num\">6<", html)
-    assert "Ik ben met pensioen" in html  # the margins, with the codes' labels
+    assert "I am retired" in html  # the margins, with the codes' labels in the page language
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(RegisterPerson)).scalar_one() == 6
         wave = db.session.execute(select(Wave)).scalar_one()
@@ -660,6 +668,7 @@ def test_register_pages_need_the_planner_role_and_a_draft_wave(app: Flask) -> No
     assert post_file(viewer, "/planner/waves/reg-2026/register", "staff_cp1252.csv").status_code == 403
     planner = app.test_client()
     login(planner, "planner")
+    in_english(planner)
     assert planner.get("/planner/waves/nope/register").status_code == 404
     frozen = planner.get("/planner/waves/reg-2026/register")
     assert frozen.status_code == 200 and "frozen" in frozen.get_data(as_text=True)

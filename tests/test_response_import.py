@@ -21,6 +21,13 @@ from surveyapp.services.waves import create_wave, set_state
 from tests.conftest import DATA
 from tests.test_auth import login, make_users
 
+
+def in_english(client) -> None:  # type: ignore[no-untyped-def]
+    """The pages' texts are asserted in English; the default language is Dutch."""
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+
+
 FILES = DATA / "register"
 QUESTIONNAIRE = FILES / "responses.yaml"
 HEADER = "status;kinderen;ken_dienst;ken_aanbod/pluspas;ken_aanbod/sintgeschenk"
@@ -323,6 +330,7 @@ def test_planner_page(app: Flask) -> None:
     assert viewer.get(url).status_code == 403
     client = app.test_client()
     login(client, "planner")
+    in_english(client)
     assert client.get(url).status_code == 200
     assert client.get("/planner/waves/nope/responses/import").status_code == 404
     assert client.post(url, data={}).status_code == 400
