@@ -129,10 +129,19 @@ def extract(pot: Path = POT) -> Catalog:
     return catalog
 
 
-def update(locales: Iterable[str] = LOCALES, pot: Path = POT) -> None:
+UNUSED = "unused: no longer in the working tree; `update --prune` removes it"
+
+
+def update(locales: Iterable[str] = LOCALES, pot: Path = POT, *, prune: bool = False) -> None:
     """Merge the template into each locale's .po: new msgids appear empty (or fuzzy when a
-    similar msgid was translated), msgids no longer in the source are dropped."""
+    similar msgid was translated).
+
+    A translated msgid that left the source is kept (marked "unused") unless ``prune``: other
+    people's work may still be uncommitted, so the committed source can still use a string that
+    the working tree has just dropped. Prune once every branch is in.
+    """
     template = _read_po(pot)
+    in_source = set(msgids(template))
     for locale in locales:
         path = po_path(locale)
         if path.exists():
@@ -140,11 +149,25 @@ def update(locales: Iterable[str] = LOCALES, pot: Path = POT) -> None:
         else:
             catalog = Catalog(locale=locale, project=PROJECT, charset="utf-8", fuzzy=False)
             catalog.language_team = f"{locale} <LL@li.org>"
+        before = {key(m): m for m in catalog if m.id and is_translated(m)}
         catalog.update(template)
         catalog.fuzzy = False  # the header is not a translation
+        kept = 0
+        for (msgid, context), old in before.items():
+            if (msgid, context) in in_source or prune:
+                continue
+            comments = [c for c in old.user_comments if c != UNUSED] + [UNUSED]
+            catalog.add(old.id, old.string, flags=old.flags, user_comments=comments, context=old.context)
+            kept += 1
+        for message in catalog:
+            if message.id and key(message) in in_source and UNUSED in message.user_comments:
+                message.user_comments = [c for c in message.user_comments if c != UNUSED]
         changed = _write_if_changed(path, _po_text(catalog))
         todo = untranslated(catalog, msgids(template))
-        print(f"{path.relative_to(ROOT)}: {'updated' if changed else 'unchanged'}, {len(todo)} to translate")
+        print(
+            f"{path.relative_to(ROOT)}: {'updated' if changed else 'unchanged'}, {len(todo)} to translate"
+            + (f", {kept} unused kept (update --prune drops them)" if kept else "")
+        )
         for msgid in todo:
             print(f"  {msgid!r}")
 
@@ -272,11 +295,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=["extract", "update", "compile", "check", "all"],
         help="all = extract, update and compile",
     )
+    parser.add_argument(
+        "--prune", action="store_true", help="update: drop translations whose msgid left the source"
+    )
     args = parser.parse_args(argv)
     if args.command in ("extract", "all"):
         extract()
     if args.command in ("update", "all"):
-        update()
+        update(prune=args.prune)
     if args.command in ("compile", "all"):
         return 0 if compile_catalogs() else 1
     if args.command == "check":
@@ -284,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
         problems = check(source=source)
         if not pot_is_current(source):
             print("note: messages.pot is out of date; run extract (the check itself reads the source)")
+        for locale in LOCALES:
+            if po_path(locale).exists():
+                unused = [m for m in _read_po(po_path(locale), locale) if m.id and UNUSED in m.user_comments]
+                if unused:
+                    print(
+                        f"note: {locale} keeps {len(unused)} unused translations (update --prune drops them)"
+                    )
         if problems:
             print(f"{len(problems)} translation problems:", file=sys.stderr)
             for problem in problems:
