@@ -270,6 +270,7 @@ def test_unknown_wave_is_404(planner: FlaskClient) -> None:
         ({"questionnaire": "file:../mini.yaml"}, "questionnaire", "There is no questionnaire ../mini.yaml"),
         ({"questionnaire": "file:broken.yaml"}, "questionnaire", "broken.yaml has problems"),
         ({"questionnaire": "version:999"}, "questionnaire", "There is no questionnaire"),
+        ({"questionnaire": ""}, "questionnaire", "Choose a questionnaire."),
         ({"languages": ["en"]}, "languages", "Dutch (nl) is required"),
         ({"audience": "contactpersonen"}, "audience", "written for Beneficiaries"),
         ({"title": " "}, "title", "Give the wave a title"),
@@ -504,3 +505,21 @@ def test_cli_creates_opens_repeats_lists_and_archives(app: Flask, qdir: Path) ->
         new = wave_by_slug("cli-2027")
         assert new is not None and new.suppression_threshold == 12 and new.repeated_from_id is not None
     assert audit_of(app, "cli-2026") == ["wave_created", "wave_opened", "wave_closed", "wave_archived"]
+
+
+def test_slug_taken_at_the_last_moment_is_422(
+    app: Flask, planner: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two planners choosing one slug at once: the database's unique key decides, politely."""
+    assert planner.post("/planner/waves/new", data=wave_form()).status_code == 302
+    import surveyapp.planner.waves as views
+    import surveyapp.services.waves as services
+
+    monkeypatch.setattr(views, "check_settings", lambda **_: [])
+    monkeypatch.setattr(services, "check_settings", lambda **_: [])
+    again = planner.post("/planner/waves/new", data=wave_form(title="Second"))
+    assert again.status_code == 422 and "already uses" in field_error(again.text, "slug")
+    repeat = planner.post(
+        "/planner/waves/gerechtigden-2026/repeat", data={"slug": "gerechtigden-2026", "title": "Again"}
+    )
+    assert repeat.status_code == 422 and "already uses" in field_error(repeat.text, "slug")

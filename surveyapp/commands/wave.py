@@ -245,7 +245,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric:
         ]
         return "  ".join(parts).rstrip()
 
-    return [line(headers), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+    return [line(headers), "  ".join("-" * w for w in widths).rstrip(), *(line(row) for row in rows)]
 
 
 def _pct(value: float | None) -> str:
@@ -337,7 +337,7 @@ def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
         ]
         lines += ["", f"{table.column}:"]
         lines += format_table(
-            ["group", "invited", "submitted", "rate", "diff (points)", ""],
+            ["group", "invited", "submitted", "rate", "diff (points)", "note"],
             rows,
             [False, True, True, True, True, False],
         )

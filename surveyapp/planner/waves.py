@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 from wtforms import DateField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
@@ -98,6 +99,7 @@ def problem_text(problem: SettingsProblem) -> str:
             "The threshold must be at least %(min)d: smaller groups identify people.", min=p["min"]
         ),
         "threshold_high": lambda: _("The threshold can be at most %(max)d.", max=p["max"]),
+        "questionnaire_required": lambda: _("Choose a questionnaire."),
         "questionnaire_unknown": lambda: _(
             "There is no questionnaire %(name)s. Choose one from the list.", name=p["name"]
         ),
@@ -238,8 +240,11 @@ def _resolve_questionnaire(choice: str | None) -> QuestionnaireVersion:
         version = db.session.get(QuestionnaireVersion, int(value))
         if version is not None:
             return version
-    name = value or choice or _("(none)")
-    raise WaveSettingsError([SettingsProblem("questionnaire", "questionnaire_unknown", {"name": name})])
+    if not choice:
+        raise WaveSettingsError([SettingsProblem("questionnaire", "questionnaire_required")])
+    raise WaveSettingsError(
+        [SettingsProblem("questionnaire", "questionnaire_unknown", {"name": value or choice})]
+    )
 
 
 def _attach(form: FlaskForm, problems: tuple[SettingsProblem, ...] | list[SettingsProblem]) -> list[str]:
@@ -281,11 +286,22 @@ def _actor() -> str | None:
     return user.email if user else None
 
 
-def _wave_or_404(slug: str) -> Wave:
+def _wave_or_404(slug: str, *, lock: bool = False) -> Wave:
     wave = wave_by_slug(slug)
     if wave is None:
         abort(404, _("There is no wave %(slug)s.", slug=slug))
+    if lock:  # one state change at a time (PostgreSQL; SQLite writes one at a time anyway)
+        db.session.execute(
+            select(Wave).where(Wave.id == wave.id).with_for_update().execution_options(populate_existing=True)
+        )
     return wave
+
+
+def _race_problems(exc: Exception, slug: str) -> tuple[SettingsProblem, ...]:
+    db.session.rollback()
+    if isinstance(exc, WaveSettingsError):
+        return exc.problems
+    return (SettingsProblem("slug", "slug_taken", {"slug": slug}),)
 
 
 def pct(value: float | None, decimals: int = 1) -> str:
@@ -360,7 +376,10 @@ def _new_form_defaults() -> dict[str, Any]:
 def new_wave_page() -> Any:
     form = WaveForm(data=_new_form_defaults())
     files = questionnaire_files(_questionnaire_dir())
-    form.questionnaire.choices = _questionnaire_choices(files)
+    form.questionnaire.choices = [
+        SelectChoice("", _("Choose a questionnaire")),
+        *_questionnaire_choices(files),
+    ]
     loose: list[str] = []
     if request.method == "POST":
         form.validate()
@@ -397,32 +416,37 @@ def new_wave_page() -> Any:
         )
         loose += _attach(form, problems)
         if not form.errors and not loose and version is not None:
-            wave = new_wave(
-                version,
-                slug=slug,
-                title=settings.title,
-                audience=settings.audience,
-                languages=settings.languages,
-                anonymous=settings.anonymous,
-                opens_on=settings.opens_on,
-                closes_on=settings.closes_on,
-                retention_days=settings.retention_days,
-                suppression_threshold=settings.suppression_threshold,
-            )
-            audit.record(
-                "wave_created",
-                _actor(),
-                wave.slug,
-                title=wave.title,
-                audience=wave.audience,
-                questionnaire=version.questionnaire_key,
-                content_hash=version.content_hash,
-                anonymous=wave.anonymous,
-                suppression_threshold=wave.suppression_threshold,
-            )
-            db.session.commit()
-            flash(_("Wave %(title)s created as a draft.", title=wave.title), "info")
-            return redirect(url_for("planner.wave", slug=wave.slug))
+            try:
+                wave = new_wave(
+                    version,
+                    slug=slug,
+                    title=settings.title,
+                    audience=settings.audience,
+                    languages=settings.languages,
+                    anonymous=settings.anonymous,
+                    opens_on=settings.opens_on,
+                    closes_on=settings.closes_on,
+                    retention_days=settings.retention_days,
+                    suppression_threshold=settings.suppression_threshold,
+                )
+                audit.record(
+                    "wave_created",
+                    _actor(),
+                    wave.slug,
+                    title=wave.title,
+                    audience=wave.audience,
+                    questionnaire=version.questionnaire_key,
+                    content_hash=version.content_hash,
+                    anonymous=wave.anonymous,
+                    suppression_threshold=wave.suppression_threshold,
+                )
+                db.session.commit()
+            except (WaveSettingsError, IntegrityError) as exc:
+                # Another planner took the slug between the check and the insert.
+                loose += _attach(form, _race_problems(exc, slug))
+            else:
+                flash(_("Wave %(title)s created as a draft.", title=wave.title), "info")
+                return redirect(url_for("planner.wave", slug=wave.slug))
         db.session.rollback()
         return _render("planner/wave_form.html", form=form, wave=None, loose=loose), 422
     return _render("planner/wave_form.html", form=form, wave=None, loose=loose)
@@ -531,7 +555,7 @@ def edit_wave(slug: str) -> Any:
 @bp.post("/waves/<slug>/state")
 @role_required("planner")
 def change_state(slug: str) -> Any:
-    found = _wave_or_404(slug)
+    found = _wave_or_404(slug, lock=True)
     wanted = request.form.get("to", "")
     if wanted not in STATE_ACTIONS:
         abort(400, _("Choose a state: open, closed or archived."))
@@ -604,18 +628,16 @@ def repeat(slug: str) -> Any:
         except WaveSettingsError as exc:
             loose += _attach(form, exc.problems)
     if not form.errors and not loose:
+        slug = (form.slug.data or "").strip()
         try:
             wave = repeat_wave(
                 source,
-                slug=(form.slug.data or "").strip(),
+                slug=slug,
                 title=form.title.data or "",
                 opens_on=form.opens_on.data,
                 closes_on=form.closes_on.data,
                 version=version,
             )
-        except WaveSettingsError as exc:
-            loose += _attach(form, exc.problems)
-        else:
             audit.record(
                 "wave_repeated",
                 _actor(),
@@ -624,6 +646,9 @@ def repeat(slug: str) -> Any:
                 content_hash=wave.questionnaire_version.content_hash,
             )
             db.session.commit()
+        except (WaveSettingsError, IntegrityError) as exc:
+            loose += _attach(form, _race_problems(exc, slug))
+        else:
             flash(
                 _("Wave %(title)s created as a repeat of %(source)s.", title=wave.title, source=source.title),
                 "info",

@@ -185,6 +185,7 @@ PROBLEM_TEXTS = {
     "retention_range": "keep personal data between {min} and {max} days",
     "threshold_low": "the threshold must be at least {min} (smaller groups identify people)",
     "threshold_high": "the threshold can be at most {max}",
+    "questionnaire_required": "choose a questionnaire",
     "questionnaire_unknown": "there is no questionnaire {name}",
     "questionnaire_invalid": "{name} has problems: {problems}",
     "questionnaire_other": "a repeat uses the same questionnaire ({key})",
