@@ -211,9 +211,9 @@ def runner_identity() -> dict[str, Any]:
 
 def run(job_id: str, progress: Callable[[Progress], None] | None = None) -> Job | None:
     """Run a queued job to its end in this app context. A job already started elsewhere is left
-    alone (an RQ redelivery must not run it twice). Ordinary exceptions end the job as failed;
-    BaseExceptions (SystemExit, KeyboardInterrupt) pass through and leave it "running", just like
-    a killed process; the next job of the same kind notices (:func:`is_alive`)."""
+    alone (an RQ redelivery must not run it twice). An exception ends the job as failed; on
+    SystemExit or KeyboardInterrupt the job is marked interrupted (if the database still answers)
+    and the exception goes on. A killed process leaves its job "running"; :func:`is_alive` tells."""
     started = db.session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == "queued")
@@ -235,6 +235,12 @@ def run(job_id: str, progress: Callable[[Progress], None] | None = None) -> Job 
         db.session.rollback()
         log.exception("job %s failed", job_id)
         finish(job_id, "failed", f"{exc.__class__.__name__}: {exc}"[:1000])
+    except BaseException as exc:  # Ctrl-C, SystemExit: say so if we still can, then go on dying
+        try:
+            finish(job_id, "failed", f"Interrupted ({exc.__class__.__name__}).")
+        except Exception:
+            log.exception("could not mark job %s interrupted", job_id)
+        raise
     else:
         finish(job_id, "failed" if outcome.failed else "done", outcome.message, outcome.result)
     return db.session.get(Job, job_id)

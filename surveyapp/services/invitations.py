@@ -357,10 +357,15 @@ def run_mail_job(job: Job, progress: jobs.Progress) -> jobs.Outcome:
     sender = _Sender(job.id, wave, kind, config, progress)
     try:
         result = sender.run(retry_failed=bool(params.get("retry_failed")))
-    except Exception:
+    except BaseException:
+        # Give back the claims never tried, so the next job sends them (best effort: when the
+        # process is killed instead, the next job takes them over).
         db.session.rollback()
-        sender.release_untried()
-        db.session.commit()
+        try:
+            sender.release_untried()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
         raise
     from surveyapp.services import audit
 
