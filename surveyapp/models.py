@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -228,3 +228,35 @@ class User(db.Model):  # type: ignore[name-defined]
     session_nonce: Mapped[str] = mapped_column(String(32), default=random_response_id)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ActionStatus(db.Model):  # type: ignore[name-defined]
+    """The six-monthly status of one action of the strategic plan, as recorded by a planner."""
+
+    __tablename__ = "plan_action_statuses"
+    __table_args__ = (UniqueConstraint("plan_key", "action_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_key: Mapped[str] = mapped_column(String(64))
+    action_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))  # e.g. 2026-H1
+    status: Mapped[str] = mapped_column(String(16))  # not_started | under_way | done | dropped
+    comment: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(254))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class IndicatorValue(db.Model):  # type: ignore[name-defined]
+    """A value of a manual indicator (not measured by a survey) for one six-month period."""
+
+    __tablename__ = "plan_indicator_values"
+    __table_args__ = (UniqueConstraint("plan_key", "indicator_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_key: Mapped[str] = mapped_column(String(64))
+    indicator_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(254))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

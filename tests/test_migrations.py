@@ -37,5 +37,6 @@ def test_each_step_downgrades_cleanly(app: Flask) -> None:
         downgrade(revision="0001")
         assert "access_tokens" not in inspect(db.engine).get_table_names()
         assert "session_nonce" not in {c["name"] for c in inspect(db.engine).get_columns("users")}
+        assert "plan_action_statuses" not in inspect(db.engine).get_table_names()
         upgrade()
     assert schema_drift(app) == []
