@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -304,9 +304,9 @@ def _race_problems(exc: Exception, slug: str) -> tuple[SettingsProblem, ...]:
     return (SettingsProblem("slug", "slug_taken", {"slug": slug}),)
 
 
-def pct(value: float | None, decimals: int = 1) -> str:
-    """A proportion as a percentage (0.123 → 12.3%), a dash when unknown."""
-    return "–" if value is None else f"{100 * value:.{decimals}f}%"
+def pct(value: float | None) -> str:
+    """A proportion as a percentage in the page's language (0.123 → 12.3% / 12,3%); a dash when unknown."""
+    return "–" if value is None else f"{format_decimal(round(100 * value, 1), format='#,##0.0')}%"
 
 
 def points(value: float | None) -> str:
@@ -315,7 +315,7 @@ def points(value: float | None) -> str:
         return "–"
     rounded = round(100 * value, 1)
     sign = "+" if rounded > 0 else ("−" if rounded < 0 else "±")
-    return f"{sign}{abs(rounded):.1f}"
+    return f"{sign}{format_decimal(abs(rounded), format='#,##0.0')}"
 
 
 def _render(template: str, **context: Any) -> str:
