@@ -217,6 +217,12 @@ def test_two_proportion_test_and_edge_cases() -> None:
     }
     assert monitoring.order_columns({"b", "status", "a", "entiteit"}) == ["status", "entiteit", "a", "b"]
     assert monitoring.order_columns({"b", "a"}, {"groups": ["b", "zz"]}) == ["b", "a"]
+    mapping = {"groups": [{"column": "Niveau", "key": "niveau"}, {"column": "Entiteit", "key": "entiteit"}]}
+    assert monitoring.order_columns({"status", "entiteit", "niveau"}, mapping) == [
+        "niveau",
+        "entiteit",
+        "status",
+    ]
 
 
 def test_wave_page_shows_tables_hidden_groups_lags_and_the_chart_alternative(

@@ -316,7 +316,12 @@ def test_repeat_wave_copies_settings_but_not_the_register(
     with app.app_context():
         wave = wave_by_slug("gerechtigden-2026")
         assert wave is not None
-        wave.register_mapping = {"person_key": "id", "groups": ["status"]}
+        wave.register_mapping = {
+            "id_column": "id",
+            "groups": [{"column": "Status", "key": "status"}],
+            "file": {"name": "register.csv"},
+            "imported_at": "2026-02-20T10:00:00+00:00",
+        }
         add_register(
             wave, [RegisterRow(f"p{i}", f"p{i}@example.org", "nl", {"status": "actief"}) for i in range(12)]
         )
@@ -359,7 +364,7 @@ def test_repeat_wave_copies_settings_but_not_the_register(
             source.retention_days,
             12,
         )
-        assert new.register_mapping == {"person_key": "id", "groups": ["status"]}
+        assert new.register_mapping == {"id_column": "id", "groups": [{"column": "Status", "key": "status"}]}
         assert str(new.opens_on) == "2027-03-01"
         people = db.session.execute(
             select(func.count()).select_from(RegisterPerson).where(RegisterPerson.wave_id == new.id)

@@ -212,10 +212,18 @@ def _dialect() -> str:
 
 
 def order_columns(found: Iterable[str], mapping: Mapping[str, Any] | None = None) -> list[str]:
-    """The register mapping's group column order if it has one, else the usual columns first."""
+    """The register mapping's group column order if it has one, else the usual columns first.
+
+    The register import stores its groups as ``[{"column": ..., "key": ...}, ...]``; the keys
+    are the names in ``RegisterPerson.groups`` (plain strings are accepted too).
+    """
     found = set(found)
     declared = mapping.get("groups") if isinstance(mapping, Mapping) else None
-    order: list[str] = [c for c in declared if c in found] if isinstance(declared, list) else []
+    order: list[str] = []
+    for entry in declared if isinstance(declared, list) else []:
+        key = entry.get("key") if isinstance(entry, Mapping) else entry
+        if isinstance(key, str) and key in found and key not in order:
+            order.append(key)
     order += [c for c in PREFERRED_COLUMNS if c in found and c not in order]
     order += sorted(found - set(order))
     return order

@@ -168,6 +168,8 @@ MINIMUM_THRESHOLD = 5
 MAXIMUM_THRESHOLD = 1000
 REQUIRED_LANGUAGE = "nl"
 QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml")
+# Parts of Wave.register_mapping that describe an earlier import, not the column mapping.
+NOT_REPEATED_MAPPING = frozenset({"file", "imported_at"})
 # Settings that may still change once a wave has opened (invitations promise the rest).
 EDITABLE_AFTER_OPENING = frozenset({"title", "opens_on", "closes_on", "retention_days"})
 
@@ -503,7 +505,9 @@ def repeat_wave(
         suppression_threshold=source.suppression_threshold,
     )
     wave.repeated_from_id = source.id
-    wave.register_mapping = dict(source.register_mapping) if source.register_mapping else None
+    # The column mapping carries over; what the earlier import read (file, time) does not.
+    mapping = {k: v for k, v in (source.register_mapping or {}).items() if k not in NOT_REPEATED_MAPPING}
+    wave.register_mapping = mapping or None
     wave.mail_templates = dict(source.mail_templates) if source.mail_templates else None
     db.session.flush()
     return wave
