@@ -297,8 +297,13 @@ def build_message(
         )
     )
     message = EmailMessage()
+    address = recipient.email.strip()
+    if not address.isascii():
+        raise PermanentMailError(
+            f"not a valid e-mail address (non-ASCII addresses are not supported): {address!r}"
+        )
     try:
-        to = Address(display_name=clean_display_name(recipient.name), addr_spec=recipient.email.strip())
+        to = Address(display_name=clean_display_name(recipient.name), addr_spec=address)
         message["To"] = to
     except (ValueError, IndexError, TypeError) as exc:
         raise PermanentMailError(f"not a valid e-mail address: {recipient.email!r}") from exc

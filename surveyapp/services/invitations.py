@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
@@ -522,8 +523,7 @@ class _Sender:
                 db.session.commit()  # claims and the hashes of their tokens, before any mail
                 for start in range(0, len(batch), self.group_size):
                     group = batch[start : start + self.group_size]
-                    for row in self._mark_attempted(group):
-                        self._send_one(transport, templates, contexts, row, tokens[row.invitation_id])
+                    self._send_group(transport, templates, contexts, group, tokens)
                 self._record()
                 db.session.commit()
         finally:
@@ -597,7 +597,7 @@ class _Sender:
                 continue
         return claimed
 
-    def _mark_attempted(self, group: list[_Pending]) -> list[_Pending]:
+    def _mark_attempted(self, group: list[_Pending]) -> set[int]:
         """Mark the group's claims attempted, in the commit that also carries the outcomes of the
         mails before; only claims still ours and untried come back (another job may have taken
         some over). A crash after this commit leaves at most this group uncertain."""
@@ -618,43 +618,62 @@ class _Sender:
         self._record()
         db.session.commit()
         self.result.skipped += len(group) - len(marked)
-        return [row for row in group if row.delivery_id in marked]
+        return marked
 
-    def _send_one(
+    def _send_group(
         self,
         transport: mail.Transport,
         templates: Mapping[str, mail.CompiledTemplates],
         contexts: Mapping[str, mail.MailContext],
-        row: _Pending,
-        token: str,
+        group: list[_Pending],
+        tokens: Mapping[int, str],
     ) -> None:
+        """Build the group's messages, wait for the throttle, mark the claims attempted (commit),
+        then hand the messages over. Nothing slow or fallible of ours sits between the commit
+        and the transport, so an uncertain claim is one that really was being handed over.
+        A template error stops the job before the group is marked (its claims are given back)."""
+        prepared: list[tuple[_Pending, EmailMessage | None, str | None]] = []
+        for row in group:
+            lang = mail_language(self.languages, row.language)
+            link = f"{self.base_url}/s/{tokens[row.invitation_id]}"
+            try:
+                built = mail.build_message(
+                    templates[lang],
+                    contexts[lang],
+                    mail.Recipient(row.email, row.name, lang),
+                    link=link,
+                    opt_out_link=f"{link}/opt-out" if self.number is not None else None,
+                    reminder=self.number,
+                )
+            except mail.PermanentMailError as exc:  # not an address: fails, nothing to send
+                prepared.append((row, None, str(exc)))
+            else:
+                prepared.append((row, built, None))
         self.throttle.wait()
-        lang = mail_language(self.languages, row.language)
-        link = f"{self.base_url}/s/{token}"
-        try:
-            message = mail.build_message(
-                templates[lang],
-                contexts[lang],
-                mail.Recipient(row.email, row.name, lang),
-                link=link,
-                opt_out_link=f"{link}/opt-out" if self.number is not None else None,
-                reminder=self.number,
-            )
-            used = mail.send_with_retries(transport, message, attempts=self.attempts, backoff=self.backoff)
-        except mail.MailTemplateError as exc:
-            self._fail(row, f"template: {exc}", 1)
-            self._record()
-            db.session.commit()
-            raise
-        except mail.UncertainMailError as exc:
-            self._fail(row, UNCERTAIN_PREFIX + str(exc), exc.attempts)
-        except mail.MailError as exc:
-            self._fail(row, str(exc), exc.attempts)
-        else:
-            self._sent.append({"id": row.delivery_id, "sent_at": utcnow(), "attempts": used, "error": None})
-            self._sent_invitations.append(row.invitation_id)
-            self.result.sent += 1
-            self.progress.done += 1
+        marked = self._mark_attempted(group)
+        first = True
+        for row, ready, error in prepared:
+            if row.delivery_id not in marked:
+                continue
+            if ready is None:
+                self._fail(row, error or "not sent", 1)
+                continue
+            if not first:
+                self.throttle.wait()
+            first = False
+            try:
+                used = mail.send_with_retries(transport, ready, attempts=self.attempts, backoff=self.backoff)
+            except mail.UncertainMailError as exc:
+                self._fail(row, UNCERTAIN_PREFIX + str(exc), exc.attempts)
+            except mail.MailError as exc:
+                self._fail(row, str(exc), exc.attempts)
+            else:
+                self._sent.append(
+                    {"id": row.delivery_id, "sent_at": utcnow(), "attempts": used, "error": None}
+                )
+                self._sent_invitations.append(row.invitation_id)
+                self.result.sent += 1
+                self.progress.done += 1
 
     def _fail(self, row: _Pending, error: str, attempts: int) -> None:
         self._failed.append({"id": row.delivery_id, "error": error[:500], "attempts": max(1, attempts)})
