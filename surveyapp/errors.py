@@ -35,11 +35,23 @@ def register(app: Flask) -> None:
             422: _("Some answers need attention"),
             429: _("Too many requests"),
         }
+        generic = {
+            404: _("There is no page at this address. Check the link or go back."),
+            405: _("This page cannot be used like this."),
+            413: _("Send a smaller file or less text."),
+            429: _("Please wait a moment and try again."),
+        }
+        # Werkzeug's own descriptions are English and technical; ours are translated.
+        own_text = error.description and error.description != type(error).description
+        if code >= 500:
+            message = _("Please try again later.")
+        elif own_text:
+            message = str(error.description)
+        else:
+            message = generic.get(code, _("Check what you sent and try again."))
         return (
             render_template(
-                "message.html",
-                title=titles.get(code, _("Something went wrong")),
-                message=error.description if code < 500 else _("Please try again later."),
+                "message.html", title=titles.get(code, _("Something went wrong")), message=message
             ),
             code,
         )

@@ -47,10 +47,10 @@ def test_choice_number_and_info(request_app: Flask, questionnaire: Questionnaire
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"q_kinderen": "1"}, "q_status", "Please answer this question."),
-        ({"q_status": "ceo", "q_kinderen": "1"}, "q_status", "not one of the options"),
-        ({"q_status": "actief", "q_kinderen": "16"}, "q_kinderen", "from 0 to 15"),
-        # WTForms' own message, in the page's language (Dutch by default).
+        # Messages in the page's language: Dutch by default.
+        ({"q_kinderen": "1"}, "q_status", "Beantwoord deze vraag."),
+        ({"q_status": "ceo", "q_kinderen": "1"}, "q_status", "geen van de mogelijke antwoorden"),
+        ({"q_status": "actief", "q_kinderen": "16"}, "q_kinderen", "van 0 tot en met 15"),
         ({"q_status": "actief", "q_kinderen": "twee"}, "q_kinderen", "Ongeldig getal"),
         ({"q_status": "actief", "q_kinderen": "2.5"}, "q_kinderen", "Ongeldig getal"),
     ],
