@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from dataclasses import field as dc_field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
@@ -246,10 +247,16 @@ def questionnaire_files(directory: str | Path) -> list[QuestionnaireFile]:
     if not folder.is_dir():
         return []
     paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in QUESTIONNAIRE_SUFFIXES)
-    return [_read_questionnaire_file(path) for path in paths]
+    files = []
+    for path in paths:
+        stat = path.stat()
+        files.append(_read_questionnaire_file(path, stat.st_mtime_ns, stat.st_size))
+    return files
 
 
-def _read_questionnaire_file(path: Path) -> QuestionnaireFile:
+@lru_cache(maxsize=64)
+def _read_questionnaire_file(path: Path, mtime_ns: int, size: int) -> QuestionnaireFile:
+    """Read and checked once per version of the file on disk (its time and size are in the key)."""
     try:
         questionnaire = load_questionnaire(path)
     except QuestionnaireError as exc:
