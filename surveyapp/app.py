@@ -83,7 +83,11 @@ def _register_template_helpers(app: Flask) -> None:
         args["lang"] = code
         return f"{request.path}?{urlencode(args)}"
 
-    app.jinja_env.filters["localize"] = localize
+    from surveyapp import labels
+
+    app.jinja_env.filters.update(
+        localize=localize, wave_state=labels.wave_state, audience=labels.audience, role=labels.role
+    )
     from surveyapp.auth import current_user
 
     def has_endpoint(name: str) -> bool:

@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from surveyapp import charts
+from surveyapp import charts, labels
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.models import Invitation, QuestionnaireVersion, Wave
@@ -53,9 +53,7 @@ CHART_MAX_AGE = 60  # seconds: the response chart is live, so browsers keep it o
 LANGUAGE_CHOICES = [SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")]
 
 
-def state_label(state: str) -> str:
-    labels = {"draft": _("draft"), "open": _("open"), "closed": _("closed"), "archived": _("archived")}
-    return labels.get(state, state)
+state_label = labels.wave_state
 
 
 def transition_label(current: str, new: str) -> str:
@@ -66,9 +64,7 @@ def transition_label(current: str, new: str) -> str:
     return _("Archive the wave")
 
 
-def audience_label(audience: str) -> str:
-    labels = {"gerechtigden": _("Beneficiaries (gerechtigden)"), "contactpersonen": _("Contact persons")}
-    return labels.get(audience, audience)
+audience_label = labels.audience
 
 
 def problem_text(problem: SettingsProblem) -> str:
