@@ -94,7 +94,7 @@ def test_no_deadline_no_minutes_and_no_name() -> None:
     quiet = mail.MailContext("S", "Org", "W", None, None, "x@example.org")
     text = body(reparse(build(name=None, context=quiet)))
     assert "tot en met" not in text and "minuten" not in text
-    assert text.startswith("Beste,")
+    assert text.startswith("Goedendag,")
 
 
 def test_hostile_names_are_escaped_in_html_and_cannot_inject_headers() -> None:

@@ -40,6 +40,16 @@ def _actor() -> str | None:
     return user.email if user else None
 
 
+def _state_labels() -> dict[str, str]:
+    return {
+        "queued": _("Waiting to start"),
+        "running": _("Running"),
+        "done": _("Finished"),
+        "failed": _("Stopped with an error"),
+        "interrupted": _("Interrupted"),
+    }
+
+
 def _kind_label(kind: str) -> str:
     number = mail.reminder_number(kind)
     if number is not None:
@@ -82,6 +92,7 @@ def mailing(slug: str) -> str:
         form=ActionForm(),
         kind_label=_kind_label,
         display_state=jobs.display_state,
+        state_labels=_state_labels(),
         max_reminder=service.MAX_REMINDERS,
     )
 
@@ -169,7 +180,7 @@ def _submitted_sources(wave: Wave) -> dict[str, dict[str, dict[str, str]]]:
             for part in mail.TEMPLATE_PARTS:
                 name = f"{kind}-{lang}-{part}"
                 if name in request.form:
-                    value = request.form[name]
+                    value = request.form[name].replace("\r\n", "\n")
                     parts[part] = value if value.strip() else mail.default_templates(kind, lang)[part]
     return sources
 
@@ -311,6 +322,7 @@ def job_page(job_id: str) -> Any:
         active=active,
         refresh=REFRESH_SECONDS,
         kind_label=_kind_label,
+        states=_state_labels(),
     )
     headers = {"Refresh": str(REFRESH_SECONDS), "Cache-Control": "no-store"} if active else {}
     return response, 200, headers
