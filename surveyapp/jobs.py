@@ -151,8 +151,8 @@ def _enqueue_rq(app: Flask, job_id: str, kind: str) -> None:
             job_id,
             job_id=job_id,
             job_timeout=RQ_JOB_TIMEOUT,
-            result_ttl=7 * 24 * 3600,
-            failure_ttl=30 * 24 * 3600,
+            result_ttl=3600,  # the outcome lives in the Job row; RQ's copy is only for debugging
+            failure_ttl=7 * 24 * 3600,
             description=f"surveyapp {kind} {job_id}",
         )
     except (RedisError, OSError) as exc:

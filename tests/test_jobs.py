@@ -195,7 +195,14 @@ def redis_queue() -> Iterator[tuple[str, str]]:
     from redis import Redis
     from rq import Queue
 
-    Queue(name, connection=Redis.from_url(url)).delete(delete_jobs=True)
+    connection = Redis.from_url(url)
+    queue = Queue(name, connection=connection)
+    registries = (queue.finished_job_registry, queue.failed_job_registry, queue.started_job_registry)
+    job_ids = {job_id for registry in registries for job_id in registry.get_job_ids()} | set(queue.job_ids)
+    queue.delete(delete_jobs=True)
+    for pattern in [f"*{name}*", *(f"rq:*{job_id}*" for job_id in job_ids)]:
+        for key in connection.scan_iter(pattern):
+            connection.delete(key)
 
 
 @pytest.mark.redis
