@@ -601,3 +601,32 @@ def test_example_plan_overview_text_without_records() -> None:
     text = overview_text(build_overview(plan, [], [], [], Period(2026, 1)), "nl")
     assert "SD4 We versterken de bekendheid en het bereik van de sociale dienst" in text
     assert text.count("[geen opgave]") == len(plan.actions)
+
+
+def test_example_bindings_find_their_rows_in_a_real_analysis() -> None:
+    """The example plan's survey bindings against the analysis of 600 synthetic responses."""
+    measures = pytest.importorskip("surveyapp.analysis.measures")
+    import numpy as np
+    import pandas as pd
+
+    from surveyapp import demo_data
+    from surveyapp.analysis.tidy import response_frame
+    from surveyapp.questionnaire import load_questionnaire
+
+    questionnaire = load_questionnaire(REPO / "questionnaires" / "gerechtigden.yaml")
+    rng = np.random.default_rng(2026)
+    population = demo_data.generate_population(questionnaire, rng, 3000)
+    chosen = demo_data.choose_respondents(population, rng, 600)
+    answers = demo_data.generate_answers(questionnaire, population, chosen, rng)
+    register = pd.DataFrame(
+        {k: pd.Series(v, dtype=object).replace("", None) for k, v in population.columns.items()}
+    )
+    result = measures.analyze(questionnaire, response_frame(questionnaire, answers), register)
+    rows = result.to_json_dict()["estimates"]
+    plan = load_plan(EXAMPLE)
+    for indicator in plan.indicators:
+        if indicator.binding is not None:
+            found = resolve_binding(indicator, rows)
+            assert found.state in ("value", "suppressed"), (indicator.id, found)
+            if found.state == "value":
+                assert found.estimate is not None and 0 <= found.estimate <= 100
