@@ -272,7 +272,7 @@ def test_unknown_wave_is_404(planner: FlaskClient) -> None:
         ({"questionnaire": "version:999"}, "questionnaire", "There is no questionnaire"),
         ({"questionnaire": ""}, "questionnaire", "Choose a questionnaire."),
         ({"languages": ["en"]}, "languages", "Dutch (nl) is required"),
-        ({"audience": "contactpersonen"}, "audience", "written for Beneficiaries"),
+        ({"audience": "contactpersonen"}, "audience", "written for Entitled staff"),
         ({"title": " "}, "title", "Give the wave a title"),
     ],
 )

@@ -137,7 +137,7 @@ class WaveForm(FlaskForm):
     audience = RadioField(
         _l("Audience"),
         choices=[
-            SelectChoice("gerechtigden", _l("Beneficiaries (gerechtigden): active and retired staff")),
+            SelectChoice("gerechtigden", _l("Entitled staff (gerechtigden): active and retired staff")),
             SelectChoice("contactpersonen", _l("Contact persons (contactpersonen) of the entities")),
         ],
         validate_choice=False,
