@@ -55,15 +55,20 @@ def chromium_path() -> str | None:
 
 
 def setup_browser() -> None:
-    """Headless Chromium (Debian package) and axe-core (npm) for the accessibility tests.
+    """Headless Chromium and pdftoppm (Debian packages), axe-core (npm) for the browser and PDF tests.
 
     Installed where this user may (root with apt-get, as on CI); elsewhere the browser
     tests skip with a message, unless SURVEYAPP_REQUIRE_BROWSER=1 makes that an error.
     """
-    if chromium_path() is None and shutil.which("apt-get") and os.geteuid() == 0:
+    missing = [
+        package
+        for package, present in (("chromium", chromium_path()), ("poppler-utils", shutil.which("pdftoppm")))
+        if present is None
+    ]
+    if missing and shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-qq", check=False, env=env)
-        run("apt-get", "install", "-y", "-qq", "chromium", check=False, env=env)
+        run("apt-get", "install", "-y", "-qq", *missing, check=False, env=env)
     axe = BROWSER_DIR / "node_modules" / "axe-core" / "axe.min.js"
     if not axe.exists() and shutil.which("npm"):
         run("npm", "install", "--prefix", BROWSER_DIR, "--no-audit", "--no-fund", "--silent", check=False)
