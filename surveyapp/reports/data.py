@@ -169,6 +169,11 @@ def subject_label(questionnaire: Questionnaire | None, subject: str | None, lang
     return subject
 
 
+def localize_text(text: Any, lang: str) -> str:
+    """A questionnaire text (language → text) in a language, falling back to Dutch."""
+    return localize(text, lang)
+
+
 def format_percent(value: float | None, lang: str = "nl", decimals: int = 1) -> str:
     """A share as a percentage in a language (0.123 → '12.3%' / '12,3%'); the mark when unknown."""
     if value is None or value != value:
