@@ -7,4 +7,4 @@ from flask import Blueprint
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
 
-from surveyapp.planner import followup, home, mailing, register, results, waves  # noqa: E402,F401  (routes register on import)
+from surveyapp.planner import followup, home, mailing, register, reports, results, waves  # noqa: E402,F401  (routes register on import)

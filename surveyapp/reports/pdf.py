@@ -76,10 +76,7 @@ def num(value: float | None, lang: str = "nl", digits: int = 0) -> str:
     if value is None or not math.isfinite(value):
         return SUPPRESSED_MARK
     text = f"{value:,.{digits}f}"
-    if lang == "nl":
-        text = text.replace(",", " ").replace(".", ",")
-    else:
-        text = text.replace(",", " ")
+    text = text.replace(",", " ").replace(".", ",") if lang == "nl" else text.replace(",", " ")
     return text
 
 
@@ -357,7 +354,7 @@ def build_context(
         response_rate = result.n_respondents / base
 
     # --- offerings
-    offerings = [o for o in result.headline.offerings]
+    offerings = list(result.headline.offerings)
     satisfaction_rows = sorted(
         (
             o
@@ -375,7 +372,8 @@ def build_context(
     }
     headline_text = t(
         f"{result.headline.above} van de {result.headline.n_offerings} aanbodsvormen scoren met zekerheid "
-        f"boven {pct(threshold, lang)} tevredenheid (het hele {level}-betrouwbaarheidsinterval ligt erboven); "
+        f"boven {pct(threshold, lang)} tevredenheid (het hele {level}-betrouwbaarheidsinterval ligt "
+        "erboven); "
         f"{result.headline.k_above} scoren boven {pct(threshold, lang)} op de puntschatting.",
         f"{result.headline.above} of {result.headline.n_offerings} offerings are clearly above "
         f"{pct(threshold, lang)} satisfied (the whole {level} confidence interval lies above); "
@@ -403,8 +401,10 @@ def build_context(
     if response_rate is not None:
         findings.append(
             t(
-                f"{num(result.n_respondents, lang)} mensen antwoordden: een respons van {pct(response_rate, lang)}.",
-                f"{num(result.n_respondents, lang)} people answered: a response rate of {pct(response_rate, lang)}.",
+                f"{num(result.n_respondents, lang)} mensen antwoordden: een respons van "
+                f"{pct(response_rate, lang)}.",
+                f"{num(result.n_respondents, lang)} people answered: a response rate of "
+                f"{pct(response_rate, lang)}.",
             )
         )
     findings.append(headline_text)
@@ -593,7 +593,8 @@ def build_context(
             "waarvoor, en vroeg men de voorbije 5 jaar hulp? Aandeel van alle respondenten en van wie de "
             "vorige stap zette.",
             "The funnel: do people know they can call on a social assistant, do they know what for, and did "
-            "they ask for help in the past 5 years? Share of all respondents and of those at the previous step.",
+            "they ask for help in the past 5 years? Share of all respondents and of those at the "
+            "previous step.",
         ),
         "charts": [],
         "tables": [],
@@ -664,7 +665,7 @@ def build_context(
                     [t("Onderwerp", "Topic"), "%", f"{level} {t('BI', 'CI')}", "n"],
                     [
                         {
-                            "cells": [labels.item(r.item)] + _estimate_cells(r, lang),
+                            "cells": [labels.item(r.item), *_estimate_cells(r, lang)],
                             "suppressed": r.suppressed,
                         }
                         for r in rows
@@ -682,28 +683,29 @@ def build_context(
             "onder de gebruikers gedeeld door haar aandeel in het register: 1 = evenredig bereikt, onder 1 = "
             "minder bereikt. Een groep is 'ondervertegenwoordigd' als het hele interval onder 1 ligt.",
             "Does our reach reflect the staff population? The reach index is a group's share among users "
-            "divided by its share in the register: 1 = reached in proportion, below 1 = reached less. A group "
+            "divided by its share in the register: 1 = reached in proportion, below 1 = reached "
+            "less. A group "
             "is 'under-reached' when the whole interval lies below 1.",
         ),
         "charts": [],
         "tables": [],
     }
     if reach_any:
-        shown = sorted(reach_any, key=lambda r: r.index or 0)[:14]
+        reach_shown = sorted(reach_any, key=lambda r: r.index or 0)[:14]
         reach_section["charts"].append(
             {
                 "uri": bar_chart(
                     [
                         f"{labels.group(r.group_var, r.group)} ({labels.group_var(r.group_var).lower()[:28]})"
-                        for r in shown
+                        for r in reach_shown
                     ],
-                    [r.index or 0 for r in shown],
-                    [r.ci_low or 0 for r in shown],
-                    [r.ci_high or 0 for r in shown],
+                    [r.index or 0 for r in reach_shown],
+                    [r.ci_low or 0 for r in reach_shown],
+                    [r.ci_high or 0 for r in reach_shown],
                     reference=1.0,
                     reference_label=t("evenredig bereik", "proportional reach"),
                     percent=False,
-                    xmax=max(1.6, max((r.ci_high or 0) for r in shown) * 1.05),
+                    xmax=max(1.6, max((r.ci_high or 0) for r in reach_shown) * 1.05),
                 ),
                 "alt": t("Minst bereikte groepen", "Groups reached least"),
             }
@@ -886,18 +888,23 @@ def build_context(
         ),
         "tests": t(
             "Verschillen tussen groepen: Rao-Scott F-toets (tweede orde) per groepsvariabele en elke groep "
-            f"tegenover de rest (t-toets). Correctie voor meervoudig toetsen: {adjust_name(options.adjust, lang)}"
+            "tegenover de rest (t-toets). Correctie voor meervoudig toetsen: "
+            f"{adjust_name(options.adjust, lang)}"
             " over het hele rapport. Veranderingen sinds de vorige bevraging: onafhankelijke steekproeven.",
-            "Differences between groups: second-order Rao-Scott F test per group variable and each group against "
-            f"the rest (t test). Multiple-testing correction: {adjust_name(options.adjust, lang)} across the whole "
+            "Differences between groups: second-order Rao-Scott F test per group variable and each "
+            "group against "
+            f"the rest (t test). Multiple-testing correction: {adjust_name(options.adjust, lang)} "
+            "across the whole "
             "report. Changes since the previous wave: independent samples.",
         ),
         "suppression": t(
             f"Geheimhouding: een cel met minder dan {result.suppression.threshold} respondenten wordt niet "
-            f"getoond (primair), en binnen een item en groepsvariabele worden zo nodig extra cellen verborgen "
+            "getoond (primair), en binnen een item en groepsvariabele worden zo nodig extra cellen "
+            "verborgen "
             f"(complementair). Verborgen cellen staan als '{SUPPRESSED_MARK}', nooit als getal. "
             f"In deze bevraging: {num(result.suppression.estimates_suppressed, lang)} schattingen verborgen.",
-            f"Disclosure control: a cell with fewer than {result.suppression.threshold} respondents is not shown "
+            f"Disclosure control: a cell with fewer than {result.suppression.threshold} respondents "
+            "is not shown "
             "(primary), and within an item and group variable more cells are hidden where needed "
             f"(complementary). Hidden cells show as '{SUPPRESSED_MARK}', never as a number. In this wave: "
             f"{num(result.suppression.estimates_suppressed, lang)} estimates hidden.",
@@ -913,7 +920,11 @@ def build_context(
     appendix: list[Table] = []
     measure_order = {m: i for i, m in enumerate(MEASURE_NAMES)}
     overall_rows = sorted(
-        (row for row in result.estimates if row.group_var is None and row.measure not in ("funnel", "funnel_conversion")),
+        (
+            row
+            for row in result.estimates
+            if row.group_var is None and row.measure not in ("funnel", "funnel_conversion")
+        ),
         key=lambda r: measure_order.get(r.measure, 99),
     )
     a1 = Table(
@@ -929,7 +940,7 @@ def build_context(
                 {"cells": [MEASURE_NAMES.get(row.measure, {}).get(lang, row.measure)], "head": True}
             )
         a1.rows.append(
-            {"cells": [labels.item(row.item)] + _estimate_cells(row, lang), "suppressed": row.suppressed}
+            {"cells": [labels.item(row.item), *_estimate_cells(row, lang)], "suppressed": row.suppressed}
         )
     appendix.append(a1)
     appendix.append(
@@ -955,15 +966,21 @@ def build_context(
         )
     )
     key_comparisons = [
-        c for c in result.comparisons
-        if c.item in APPENDIX_GROUP_ITEMS and not c.suppressed and c.p_adjusted is not None and c.p_adjusted < alpha
+        c
+        for c in result.comparisons
+        if c.item in APPENDIX_GROUP_ITEMS
+        and not c.suppressed
+        and c.p_adjusted is not None
+        and c.p_adjusted < alpha
         and (c.difference or 0) < 0
     ]
     appendix.append(
         Table(
             numbers["comparisons"],
-            t("Groepen significant lager dan de rest (kernmaten)",
-              "Groups significantly lower than the rest (key measures)"),
+            t(
+                "Groepen significant lager dan de rest (kernmaten)",
+                "Groups significantly lower than the rest (key measures)",
+            ),
             [
                 t("Maat", "Measure"),
                 t("Groep", "Group"),
@@ -1027,8 +1044,10 @@ def build_context(
         groups = list(dict.fromkeys(group for (_item, group) in cells))
         table = Table(
             numbers[f"group:{name}"],
-            t(f"Kernmaten per groep: {labels.group_var(name).lower()}",
-              f"Key measures by group: {labels.group_var(name).lower()}"),
+            t(
+                f"Kernmaten per groep: {labels.group_var(name).lower()}",
+                f"Key measures by group: {labels.group_var(name).lower()}",
+            ),
             [t("Groep", "Group")] + [_wrap(labels.item(item), 24) for item in present],
             note=t(f"Per cel: schatting, {level}-BI en n.", f"Each cell: estimate, {level} CI and n."),
             wide=True,
@@ -1088,7 +1107,8 @@ def _reach_cells(r: ReachRow, labels: Labels, lang: str) -> list[str]:
     head = [labels.group_var(r.group_var), labels.group(r.group_var, r.group)]
     if r.suppressed:
         return head + [SUPPRESSED_MARK] * 3
-    return head + [
+    return [
+        *head,
         num(r.index, lang, 2),
         f"{num(r.ci_low, lang, 2)}–{num(r.ci_high, lang, 2)}",
         num(r.n, lang),

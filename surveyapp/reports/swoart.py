@@ -74,29 +74,41 @@ class Statement:
             value = num(e["estimate"], lang, 2) if kind == "mean" else pct(e["estimate"], lang)
             parts.append(tr(lang, "schatting ", "estimate ") + value)
         if e.get("ci_low") is not None and e.get("ci_high") is not None:
-            parts.append(f"{pct(e.get('level', 0.95), lang)} {tr(lang, 'BI', 'CI')} "
-                         + ci_text(e["ci_low"], e["ci_high"], lang, kind))
+            parts.append(
+                f"{pct(e.get('level', 0.95), lang)} {tr(lang, 'BI', 'CI')} "
+                + ci_text(e["ci_low"], e["ci_high"], lang, kind)
+            )
         if e.get("index") is not None:
-            parts.append(f"index {num(e['index'], lang, 2)} ({num(e['index_low'], lang, 2)}–"
-                         f"{num(e['index_high'], lang, 2)})")
+            parts.append(
+                f"index {num(e['index'], lang, 2)} ({num(e['index_low'], lang, 2)}–"
+                f"{num(e['index_high'], lang, 2)})"
+            )
         if e.get("difference") is not None:
-            parts.append(tr(lang, "verschil ", "difference ") + f"{100 * e['difference']:+.0f} "
-                         + tr(lang, "ptn", "pts"))
+            parts.append(
+                tr(lang, "verschil ", "difference ")
+                + f"{100 * e['difference']:+.0f} "
+                + tr(lang, "ptn", "pts")
+            )
         if e.get("n") is not None:
             parts.append(f"n = {num(e['n'], lang)}")
         if e.get("test"):
             parts.append(f"{e['test']}")
         if e.get("p_adjusted") is not None:
-            parts.append(f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) = "
-                         f"{pvalue(e['p_adjusted'], lang)}")
+            parts.append(
+                f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) = "
+                f"{pvalue(e['p_adjusted'], lang)}"
+            )
         return "; ".join(parts)
 
     def reference_text(self, lang: str) -> str:
         if not self.reference:
             return ""
         if self.reference.startswith("A") and self.reference[1:].isdigit():
-            return tr(lang, f"Tabel {self.reference} in de bijlage van het rapport",
-                      f"Table {self.reference} in the report appendix")
+            return tr(
+                lang,
+                f"Tabel {self.reference} in de bijlage van het rapport",
+                f"Table {self.reference} in the report appendix",
+            )
         return self.reference
 
 
@@ -166,26 +178,49 @@ def swoart_input(
         sections[section].append(Statement(section, key, text, {"level": level, **evidence}, ref))
 
     def estimate_evidence(row: Any) -> dict[str, Any]:
-        return {"estimate": row.estimate, "ci_low": row.ci_low, "ci_high": row.ci_high, "n": row.n,
-                "kind": getattr(row, "kind", "proportion")}
+        return {
+            "estimate": row.estimate,
+            "ci_low": row.ci_low,
+            "ci_high": row.ci_high,
+            "n": row.n,
+            "kind": getattr(row, "kind", "proportion"),
+        }
 
     # --- Strengths
     st = rules.get("strengths", {})
     threshold = float(st.get("satisfaction_threshold", result.options.threshold))
     usage = {row.subject: row for row in result.rows("usage") if row.group_var is None and row.subject}
     for o in result.headline.offerings:
-        if o.classification in ("suppressed", "no_data") or not _visible(o.ci_low) or not _visible(o.estimate):
+        if (
+            o.classification in ("suppressed", "no_data")
+            or not _visible(o.ci_low)
+            or not _visible(o.estimate)
+        ):
             continue
         used = usage.get(o.subject)
         used_share = used.estimate if used is not None and not used.suppressed else None
-        if (o.ci_low or 0) > threshold and used_share is not None and used_share >= float(st.get("min_usage", 0)):
-            add("strengths", f"satisfaction_above:{o.subject}", both(lambda lb, code, o=o, used_share=used_share: tr(
-                code,
-                f"{lb.subject(o.subject)}: {pct(o.estimate, code)} van de gebruikers is tevreden, duidelijk boven "
-                f"{pct(threshold, code)}; {pct(used_share, code)} gebruikte het.",
-                f"{lb.subject(o.subject)}: {pct(o.estimate, code)} of its users are satisfied, clearly above "
-                f"{pct(threshold, code)}; {pct(used_share, code)} used it.")),
-                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n}, a1)
+        if (
+            (o.ci_low or 0) > threshold
+            and used_share is not None
+            and used_share >= float(st.get("min_usage", 0))
+        ):
+            add(
+                "strengths",
+                f"satisfaction_above:{o.subject}",
+                both(
+                    lambda lb, code, o=o, used_share=used_share: tr(
+                        code,
+                        f"{lb.subject(o.subject)}: {pct(o.estimate, code)} van de gebruikers is "
+                        "tevreden, duidelijk boven "
+                        f"{pct(threshold, code)}; {pct(used_share, code)} gebruikte het.",
+                        f"{lb.subject(o.subject)}: {pct(o.estimate, code)} of its users are "
+                        "satisfied, clearly above "
+                        f"{pct(threshold, code)}; {pct(used_share, code)} used it.",
+                    )
+                ),
+                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n},
+                a1,
+            )
     aspect_threshold = float(st.get("assistant_aspect_threshold", threshold))
     for info in result.items:
         if info.measure != "satisfaction" or info.subject_kind != "assistant":
@@ -194,24 +229,45 @@ def swoart_input(
         if row is None or row.suppressed or not _visible(row.ci_low):
             continue
         if (row.ci_low or 0) > aspect_threshold:
-            add("strengths", f"assistant_aspect:{info.aspect or info.item}", both(lambda lb, code, row=row: tr(
-                code,
-                f"Het contact met de maatschappelijk assistent wordt hoog gewaardeerd — {lb.item(row.item).lower()}: "
-                f"{pct(row.estimate, code)} tevreden.",
-                f"The contact with the social assistant is rated highly — {lb.item(row.item).lower()}: "
-                f"{pct(row.estimate, code)} satisfied.")), estimate_evidence(row), a1)
+            add(
+                "strengths",
+                f"assistant_aspect:{info.aspect or info.item}",
+                both(
+                    lambda lb, code, row=row: tr(
+                        code,
+                        "Het contact met de maatschappelijk assistent wordt hoog gewaardeerd — "
+                        f"{lb.item(row.item).lower()}: "
+                        f"{pct(row.estimate, code)} tevreden.",
+                        "The contact with the social assistant is rated highly — "
+                        f"{lb.item(row.item).lower()}: "
+                        f"{pct(row.estimate, code)} satisfied.",
+                    )
+                ),
+                estimate_evidence(row),
+                a1,
+            )
     if contact_result is not None:
         positive = float(st.get("contact_positive_threshold", 0.7))
         for row in contact_result.estimates:
             if row.group_var is not None or row.suppressed or row.kind != "proportion":
                 continue
-            if row.measure in ("satisfaction", "awareness") and _visible(row.ci_low) and (row.ci_low or 0) > positive:
-                info = next((i for i in contact_result.items if i.item == row.item), None)
-                label = info.label if info is not None else row.item
-                add("strengths", f"contact_positive:{row.item}", {
-                    "nl": f"Contactpersonen welzijn: {label} — {pct(row.estimate, 'nl')}.",
-                    "en": f"Welfare contact persons: {label} — {pct(row.estimate, 'en')}.",
-                }, estimate_evidence(row), tr(lang, "Bevraging contactpersonen", "Contact-person wave"))
+            if (
+                row.measure in ("satisfaction", "awareness")
+                and _visible(row.ci_low)
+                and (row.ci_low or 0) > positive
+            ):
+                contact_info = next((i for i in contact_result.items if i.item == row.item), None)
+                label = contact_info.label if contact_info is not None else row.item
+                add(
+                    "strengths",
+                    f"contact_positive:{row.item}",
+                    {
+                        "nl": f"Contactpersonen welzijn: {label} — {pct(row.estimate, 'nl')}.",
+                        "en": f"Welfare contact persons: {label} — {pct(row.estimate, 'en')}.",
+                    },
+                    estimate_evidence(row),
+                    tr(lang, "Bevraging contactpersonen", "Contact-person wave"),
+                )
 
     # --- Weaknesses
     wk = rules.get("weaknesses", {})
@@ -220,44 +276,90 @@ def swoart_input(
         if o.classification in ("suppressed", "no_data") or not _visible(o.ci_high):
             continue
         if (o.ci_high or 1) < below:
-            add("weaknesses", f"satisfaction_below:{o.subject}", both(lambda lb, code, o=o: tr(
-                code,
-                f"{lb.subject(o.subject)}: slechts {pct(o.estimate, code)} van de gebruikers is tevreden, "
-                f"duidelijk onder {pct(below, code)}.",
-                f"{lb.subject(o.subject)}: only {pct(o.estimate, code)} of its users are satisfied, clearly below "
-                f"{pct(below, code)}.")),
-                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n}, a1)
+            add(
+                "weaknesses",
+                f"satisfaction_below:{o.subject}",
+                both(
+                    lambda lb, code, o=o: tr(
+                        code,
+                        f"{lb.subject(o.subject)}: slechts {pct(o.estimate, code)} van de gebruikers "
+                        "is tevreden, "
+                        f"duidelijk onder {pct(below, code)}.",
+                        f"{lb.subject(o.subject)}: only {pct(o.estimate, code)} of its users are "
+                        "satisfied, clearly below "
+                        f"{pct(below, code)}.",
+                    )
+                ),
+                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n},
+                a1,
+            )
     items = set(wk.get("comparison_items", []))
     lower = [
-        c for c in result.comparisons
-        if c.item in items and not c.suppressed and _visible(c.p_adjusted) and (c.p_adjusted or 1) < alpha
-        and _visible(c.difference) and (c.difference or 0) < 0
+        c
+        for c in result.comparisons
+        if c.item in items
+        and not c.suppressed
+        and _visible(c.p_adjusted)
+        and (c.p_adjusted or 1) < alpha
+        and _visible(c.difference)
+        and (c.difference or 0) < 0
     ]
     lower.sort(key=lambda c: c.difference or 0)
     for c in lower[: int(wk.get("max_group_statements", 10))]:
-        add("weaknesses", f"group_lower:{c.item}:{c.group_var}:{c.group}", both(lambda lb, code, c=c: tr(
-            code,
-            f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) scoort significant lager "
-            f"dan de rest op '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} tegenover "
-            f"{pct(c.estimate_rest, code)}.",
-            f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) score significantly lower "
-            f"than the rest on '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} against "
-            f"{pct(c.estimate_rest, code)}.")),
-            {"estimate": c.estimate_group, "ci_low": None, "ci_high": None, "n": c.n_group,
-             "difference": c.difference, "test": tr(lang, "groep tegenover rest (t-toets)", "group vs rest (t test)"),
-             "p_adjusted": c.p_adjusted, "adjust_method": c.adjust_method},
-            numbers["comparisons"])
-    reach = [r for r in result.reach if r.subject is None and r.under_reached and not r.suppressed
-             and _visible(r.index)]
+        add(
+            "weaknesses",
+            f"group_lower:{c.item}:{c.group_var}:{c.group}",
+            both(
+                lambda lb, code, c=c: tr(
+                    code,
+                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) scoort "
+                    "significant lager "
+                    f"dan de rest op '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} tegenover "
+                    f"{pct(c.estimate_rest, code)}.",
+                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) score "
+                    "significantly lower "
+                    f"than the rest on '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} against "
+                    f"{pct(c.estimate_rest, code)}.",
+                )
+            ),
+            {
+                "estimate": c.estimate_group,
+                "ci_low": None,
+                "ci_high": None,
+                "n": c.n_group,
+                "difference": c.difference,
+                "test": tr(lang, "groep tegenover rest (t-toets)", "group vs rest (t test)"),
+                "p_adjusted": c.p_adjusted,
+                "adjust_method": c.adjust_method,
+            },
+            numbers["comparisons"],
+        )
+    reach = [
+        r
+        for r in result.reach
+        if r.subject is None and r.under_reached and not r.suppressed and _visible(r.index)
+    ]
     reach.sort(key=lambda r: r.index or 0)
     for r in reach[: int(wk.get("max_reach_statements", 6))]:
-        add("weaknesses", f"under_reached:{r.group_var}:{r.group}", both(lambda lb, code, r=r: tr(
-            code,
-            f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) wordt minder bereikt: "
-            f"{pct(r.user_share, code)} van de gebruikers tegenover {pct(r.population_share, code)} van het register.",
-            f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) are reached less: "
-            f"{pct(r.user_share, code)} of users against {pct(r.population_share, code)} of the register.")),
-            {"index": r.index, "index_low": r.ci_low, "index_high": r.ci_high, "n": r.n}, numbers["reach"])
+        add(
+            "weaknesses",
+            f"under_reached:{r.group_var}:{r.group}",
+            both(
+                lambda lb, code, r=r: tr(
+                    code,
+                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) wordt "
+                    "minder bereikt: "
+                    f"{pct(r.user_share, code)} van de gebruikers tegenover "
+                    f"{pct(r.population_share, code)} van het register.",
+                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) are "
+                    "reached less: "
+                    f"{pct(r.user_share, code)} of users against {pct(r.population_share, code)} of "
+                    "the register.",
+                )
+            ),
+            {"index": r.index, "index_low": r.ci_low, "index_high": r.ci_high, "n": r.n},
+            numbers["reach"],
+        )
     drop = float(wk.get("funnel_conversion_below", 0.5))
     by_subject: dict[str, list[Any]] = {}
     for step in result.funnel:
@@ -267,32 +369,74 @@ def swoart_input(
         if any(s.suppressed or not _visible(s.share) for s in steps):
             continue
         if any(_visible(s.conversion) and (s.conversion or 1) < drop for s in steps[1:]):
-            add("weaknesses", f"funnel_drop:{subject}", both(lambda lb, code, steps=steps: tr(
-                code,
-                "De trechter naar de maatschappelijk assistent lekt: "
-                + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps) + ".",
-                "The funnel to the social assistant leaks: "
-                + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps) + ".")),
-                {"text": {code: "; ".join(
-                    f"{pct(s.share, code)} ({ci_text(s.ci_low, s.ci_high, code)}), n = {num(s.n, code)}"
-                    + (f", {tr(code, 'van vorige stap', 'of previous step')} {pct(s.conversion, code)}"
-                       if s.step > 1 else "") for s in steps) for code in ("nl", "en")}}, a1)
+            add(
+                "weaknesses",
+                f"funnel_drop:{subject}",
+                both(
+                    lambda lb, code, steps=steps: tr(
+                        code,
+                        "De trechter naar de maatschappelijk assistent lekt: "
+                        + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps)
+                        + ".",
+                        "The funnel to the social assistant leaks: "
+                        + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps)
+                        + ".",
+                    )
+                ),
+                {
+                    "text": {
+                        code: "; ".join(
+                            f"{pct(s.share, code)} ({ci_text(s.ci_low, s.ci_high, code)}), n = "
+                            f"{num(s.n, code)}"
+                            + (
+                                f", {tr(code, 'van vorige stap', 'of previous step')} "
+                                f"{pct(s.conversion, code)}"
+                                if s.step > 1
+                                else ""
+                            )
+                            for s in steps
+                        )
+                        for code in ("nl", "en")
+                    }
+                },
+                a1,
+            )
 
     # --- Opportunities
     op = rules.get("opportunities", {})
     excluded = set(op.get("need_exclude_codes", []))
-    needs = [row for info in result.items
-             if info.measure == "need" and info.question_id == op.get("need_question") and info.code not in excluded
-             and (row := overall.get(info.item)) is not None and not row.suppressed and _visible(row.estimate)]
+    needs = [
+        row
+        for info in result.items
+        if info.measure == "need"
+        and info.question_id == op.get("need_question")
+        and info.code not in excluded
+        and (row := overall.get(info.item)) is not None
+        and not row.suppressed
+        and _visible(row.estimate)
+    ]
     needs.sort(key=lambda r: -(r.estimate or 0))
     for row in needs[: int(op.get("top_needs", 3))]:
-        add("opportunities", f"need:{row.item}", both(lambda lb, code, row=row: tr(
-            code,
-            f"Veel vraag naar '{lb.item(row.item).lower()}': {pct(row.estimate, code)} wil er meer informatie of "
-            "ondersteuning over.",
-            f"Wide interest in '{lb.item(row.item).lower()}': {pct(row.estimate, code)} want more information or "
-            "support on it.")), estimate_evidence(row), a1)
-    awareness = {row.subject: row for row in result.rows("awareness") if row.group_var is None and row.subject}
+        add(
+            "opportunities",
+            f"need:{row.item}",
+            both(
+                lambda lb, code, row=row: tr(
+                    code,
+                    f"Veel vraag naar '{lb.item(row.item).lower()}': {pct(row.estimate, code)} wil er "
+                    "meer informatie of "
+                    "ondersteuning over.",
+                    f"Wide interest in '{lb.item(row.item).lower()}': {pct(row.estimate, code)} want "
+                    "more information or "
+                    "support on it.",
+                )
+            ),
+            estimate_evidence(row),
+            a1,
+        )
+    awareness = {
+        row.subject: row for row in result.rows("awareness") if row.group_var is None and row.subject
+    }
     low, high = float(op.get("low_awareness", 0.4)), float(op.get("high_satisfaction", 0.85))
     for o in result.headline.offerings:
         known = awareness.get(o.subject)
@@ -301,55 +445,105 @@ def swoart_input(
         if o.classification in ("suppressed", "no_data", "below"):
             continue
         if (known.estimate or 1) < low and (o.estimate or 0) >= high:
-            add("opportunities", f"hidden_gem:{o.subject}", both(lambda lb, code, o=o, known=known: tr(
-                code,
-                f"{lb.subject(o.subject)} is weinig bekend ({pct(known.estimate, code)}) maar {pct(o.estimate, code)} "
-                "van de gebruikers is tevreden: meer bekendmaken loont.",
-                f"{lb.subject(o.subject)} is little known ({pct(known.estimate, code)}) but {pct(o.estimate, code)} "
-                "of its users are satisfied: making it better known pays off.")),
-                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n}, a1)
+            add(
+                "opportunities",
+                f"hidden_gem:{o.subject}",
+                both(
+                    lambda lb, code, o=o, known=known: tr(
+                        code,
+                        f"{lb.subject(o.subject)} is weinig bekend ({pct(known.estimate, code)}) maar "
+                        f"{pct(o.estimate, code)} "
+                        "van de gebruikers is tevreden: meer bekendmaken loont.",
+                        f"{lb.subject(o.subject)} is little known ({pct(known.estimate, code)}) but "
+                        f"{pct(o.estimate, code)} "
+                        "of its users are satisfied: making it better known pays off.",
+                    )
+                ),
+                {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n},
+                a1,
+            )
     if contact_result is not None and op.get("contact_suggestions", True):
         for answers in contact_result.open_answers:
             if answers.measure == "suggestion" and answers.n_answered > 0:
-                add("opportunities", f"contact_suggestions:{answers.question}", {
-                    "nl": f"{answers.n_answered} contactpersonen gaven suggesties; lees ze bij het prioriteren.",
-                    "en": f"{answers.n_answered} contact persons made suggestions; read them when prioritising.",
-                }, {"n": answers.n_answered}, tr(lang, "Bevraging contactpersonen", "Contact-person wave"))
+                add(
+                    "opportunities",
+                    f"contact_suggestions:{answers.question}",
+                    {
+                        "nl": f"{answers.n_answered} contactpersonen gaven suggesties; "
+                        "lees ze bij het prioriteren.",
+                        "en": f"{answers.n_answered} contact persons made suggestions; "
+                        "read them when prioritising.",
+                    },
+                    {"n": answers.n_answered},
+                    tr(lang, "Bevraging contactpersonen", "Contact-person wave"),
+                )
 
     # --- Threats
     th = rules.get("threats", {})
     measures = set(th.get("decline_measures", []))
     changes: list[WaveChangeRow] = [
-        w for w in result.wave_changes
-        if w.group_var is None and w.measure in measures and not w.suppressed and _visible(w.p)
+        w
+        for w in result.wave_changes
+        if w.group_var is None
+        and w.measure in measures
+        and not w.suppressed
+        and _visible(w.p)
         and _visible(w.difference)
     ]
     method = str(th.get("adjust", "holm"))
     raw = [float(w.p or 1) for w in changes]
     adjusted = holm(raw) if method == "holm" else fdr_bh(raw) if method == "fdr_bh" else raw
     if not result.wave_changes:
-        notes.append(tr(lang, "Geen vorige bevraging: de bedreigingen uit dalingen zijn niet bepaald.",
-                        "No previous wave: threats from declines were not determined."))
+        notes.append(
+            tr(
+                lang,
+                "Geen vorige bevraging: de bedreigingen uit dalingen zijn niet bepaald.",
+                "No previous wave: threats from declines were not determined.",
+            )
+        )
     for w, p_adj in zip(changes, adjusted, strict=True):
         if p_adj < alpha and (w.difference or 0) < 0:
             ref = numbers.get("changes")
-            add("threats", f"declined:{w.item}", both(lambda lb, code, w=w: tr(
-                code,
-                f"'{lb.item(w.item)}' daalde significant sinds de vorige bevraging: van {pct(w.earlier, code)} naar "
-                f"{pct(w.later, code)}.",
-                f"'{lb.item(w.item)}' declined significantly since the previous wave: from {pct(w.earlier, code)} to "
-                f"{pct(w.later, code)}.")),
-                {"estimate": w.later, "ci_low": None, "ci_high": None, "difference": w.difference,
-                 "test": tr(lang, "verschil tussen bevragingen (t-toets)", "difference between waves (t test)"),
-                 "p_adjusted": p_adj, "adjust_method": method, "kind": w.kind}, ref)
+            add(
+                "threats",
+                f"declined:{w.item}",
+                both(
+                    lambda lb, code, w=w: tr(
+                        code,
+                        f"'{lb.item(w.item)}' daalde significant sinds de vorige bevraging: van "
+                        f"{pct(w.earlier, code)} naar "
+                        f"{pct(w.later, code)}.",
+                        f"'{lb.item(w.item)}' declined significantly since the previous wave: from "
+                        f"{pct(w.earlier, code)} to "
+                        f"{pct(w.later, code)}.",
+                    )
+                ),
+                {
+                    "estimate": w.later,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "difference": w.difference,
+                    "test": tr(
+                        lang, "verschil tussen bevragingen (t-toets)", "difference between waves (t test)"
+                    ),
+                    "p_adjusted": p_adj,
+                    "adjust_method": method,
+                    "kind": w.kind,
+                },
+                ref,
+            )
     if not th.get("register_growth"):
-        notes.append(tr(
-            lang,
-            "Regel 'groepen die groeien in het register maar minder bereikt worden': overgeslagen, want de groei "
-            "per groep in het register is (nog) niet beschikbaar.",
-            "Rule 'groups growing in the register but under-reached': skipped, as the register growth per group "
-            "is not available (yet).",
-        ))
+        notes.append(
+            tr(
+                lang,
+                "Regel 'groepen die groeien in het register maar minder bereikt worden': "
+                "overgeslagen, want de groei "
+                "per groep in het register is (nog) niet beschikbaar.",
+                "Rule 'groups growing in the register but under-reached': skipped, as the register "
+                "growth per group "
+                "is not available (yet).",
+            )
+        )
 
     # --- Ambitions and results (the plan follow-up)
     for statement in plan_statements:
@@ -362,20 +556,30 @@ def swoart_input(
         indicator = getattr(statement, "indicator_id", None)
         evidence = dict(getattr(statement, "evidence", {}) or {})
         summary = _plan_evidence(evidence)
-        add(section, f"{kind}:{goal}:{indicator or '-'}",
+        add(
+            section,
+            f"{kind}:{goal}:{indicator or '-'}",
             {code: f"{goal}: {text.get(code) or text.get('nl', '')}" for code in ("nl", "en")},
-            {"text": {code: summary for code in ("nl", "en")}, "plan": evidence},
-            tr(lang, "Opvolging van het strategisch plan", "Strategic plan follow-up"))
+            {"text": dict.fromkeys(("nl", "en"), summary), "plan": evidence},
+            tr(lang, "Opvolging van het strategisch plan", "Strategic plan follow-up"),
+        )
     if not plan_statements:
-        notes.append(tr(lang, "Geen plan gevonden: ambities en resultaten ontbreken.",
-                        "No plan found: ambitions and results are missing."))
+        notes.append(
+            tr(
+                lang,
+                "Geen plan gevonden: ambities en resultaten ontbreken.",
+                "No plan found: ambitions and results are missing.",
+            )
+        )
 
     wave = result.wave
     title = tr(lang, "SWO-ART-input", "SWO-ART input") + (f": {wave.title}" if wave and wave.title else "")
     if results_url:
         for name in SECTIONS:
-            sections[name] = [s if s.reference else Statement(s.section, s.key, s.text, s.evidence, results_url)
-                              for s in sections[name]]
+            sections[name] = [
+                s if s.reference else Statement(s.section, s.key, s.text, s.evidence, results_url)
+                for s in sections[name]
+            ]
     return SwoArt(lang, title, sections, notes)
 
 
@@ -393,8 +597,9 @@ def _plan_evidence(evidence: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def swoart_of_wave(wave: Any, lang: str = "nl", options: AnalysisOptions | None = None,
-                   results_url: str | None = None) -> SwoArt:
+def swoart_of_wave(
+    wave: Any, lang: str = "nl", options: AnalysisOptions | None = None, results_url: str | None = None
+) -> SwoArt:
     """The SWO-ART input of a wave, with the plan follow-up of the rules' plan."""
     rules = load_rules()
     result = wave_result(wave, options)
@@ -407,12 +612,14 @@ def swoart_of_wave(wave: Any, lang: str = "nl", options: AnalysisOptions | None 
         plan = followup.find_plan(str(plan_id))
         if plan is not None:
             statements = list(ambitions_and_results(plan, followup.followup_overview(plan)))
-    return swoart_input(result, statements, rules, lang, questionnaire=wave_questionnaire(wave),
-                        results_url=results_url)
+    return swoart_input(
+        result, statements, rules, lang, questionnaire=wave_questionnaire(wave), results_url=results_url
+    )
 
 
-def render_html(wave: Any, lang: str = "nl", options: AnalysisOptions | None = None,
-                swoart: SwoArt | None = None) -> str:
+def render_html(
+    wave: Any, lang: str = "nl", options: AnalysisOptions | None = None, swoart: SwoArt | None = None
+) -> str:
     swoart = swoart or swoart_of_wave(wave, lang, options)
     return html_of(swoart)
 
@@ -422,7 +629,10 @@ def html_of(swoart: SwoArt) -> str:
 
     lang = swoart.lang
     return render_template(
-        "reports/swoart.html", swoart=swoart, lang=lang, sections=SECTIONS,
+        "reports/swoart.html",
+        swoart=swoart,
+        lang=lang,
+        sections=SECTIONS,
         titles={name: SECTION_TITLES[name][lang] for name in SECTIONS},
         t=lambda nl, en: tr(lang, nl, en),
     )
@@ -446,9 +656,13 @@ def docx_of(swoart: SwoArt) -> bytes:
         document.add_heading(SECTION_TITLES[name][lang], level=1)
         statements = swoart.sections[name]
         if not statements:
-            document.add_paragraph(tr(lang, "Geen uitspraken volgens de regels.", "No statements by the rules."))
+            document.add_paragraph(
+                tr(lang, "Geen uitspraken volgens de regels.", "No statements by the rules.")
+            )
         for statement in statements:
-            document.add_paragraph(statement.text.get(lang) or statement.text.get("nl", ""), style="List Bullet")
+            document.add_paragraph(
+                statement.text.get(lang) or statement.text.get("nl", ""), style="List Bullet"
+            )
             detail = statement.evidence_text(lang)
             reference = statement.reference_text(lang)
             if detail or reference:
