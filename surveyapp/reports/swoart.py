@@ -405,13 +405,13 @@ def swoart_input(
     # --- Opportunities
     op = rules.get("opportunities", {})
     excluded = set(op.get("need_exclude_codes", []))
+    prefix = f"{op.get('need_question')}/"
     needs = [
         row
-        for info in result.items
-        if info.measure == "need"
-        and info.question_id == op.get("need_question")
-        and info.code not in excluded
-        and (row := overall.get(info.item)) is not None
+        for row in overall.values()
+        if row.measure == "need"
+        and row.item.startswith(prefix)
+        and row.code not in excluded
         and not row.suppressed
         and _visible(row.estimate)
     ]
