@@ -292,15 +292,12 @@ def results(slug: str) -> str:
 def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnaire, lang: str) -> bytes:
     group_var = request.args.get("group", "")
     if chart == "offerings":
-        rows = [
-            (o, result.estimate(o.item) if o.classification not in ("no_data",) else None)
-            for o in result.headline.offerings
-        ]
+        offerings = result.headline.offerings
         return report_charts.interval_png(
-            [data.subject_label(questionnaire, o.subject, lang) for o, _row in rows],
-            [o.estimate for o, _row in rows],
-            [o.ci_low for o, _row in rows],
-            [o.ci_high for o, _row in rows],
+            [data.subject_label(questionnaire, o.subject, lang) for o in offerings],
+            [o.estimate for o in offerings],
+            [o.ci_low for o in offerings],
+            [o.ci_high for o in offerings],
             line=result.headline.threshold,
             line_label=_("%(n)s%% line", n=round(100 * result.headline.threshold)),
             xlabel=_("Satisfied (top-2-box)"),
@@ -317,12 +314,12 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
     if chart == "reach":
         if group_var not in _group_vars(result):
             abort(404)
-        rows = _reach_rows(result, group_var)
+        reach = _reach_rows(result, group_var)
         return report_charts.reach_png(
-            [data.group_label(questionnaire, group_var, row.group, lang) for row in rows],
-            [None if row.suppressed else row.index for row in rows],
-            [row.ci_low for row in rows],
-            [row.ci_high for row in rows],
+            [data.group_label(questionnaire, group_var, row.group, lang) for row in reach],
+            [None if row.suppressed else row.index for row in reach],
+            [row.ci_low for row in reach],
+            [row.ci_high for row in reach],
             line_label=_("Equal representation (index 1)"),
             xlabel=_("Reach index"),
         )

@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,7 +201,7 @@ def to_sav(micro: Microdata) -> bytes:
     import pyreadstat
 
     frame = micro.frame.copy()
-    value_labels: dict[str, dict[object, str]] = {}
+    value_labels: dict[str, dict[Any, str]] = {}
     for variable in micro.variables:
         if variable.kind == "binary":
             value_labels[variable.name] = {0.0: variable.value_labels["0"], 1.0: variable.value_labels["1"]}
