@@ -61,7 +61,7 @@ def users() -> Any:
     return render_template("admin/users.html", form=form, accounts=accounts, edit_forms=edit_forms), status
 
 
-@bp.post("/users/<int:user_id>")
+@bp.post("/users/<int(max=2147483647):user_id>")
 @role_required("admin")
 def edit_user(user_id: int) -> Any:
     account = db.session.get(User, user_id)
@@ -87,9 +87,9 @@ def edit_user(user_id: int) -> Any:
 @bp.get("/audit")
 @role_required("admin")
 def audit_log() -> str:
-    page = request.args.get("page", 1, type=int) or 1
-    page = max(page, 1)
     total = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
     events = (
         db.session.execute(
             select(AuditEvent)
@@ -100,5 +100,4 @@ def audit_log() -> str:
         .scalars()
         .all()
     )
-    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
     return render_template("admin/audit.html", events=events, page=page, pages=pages, total=total)

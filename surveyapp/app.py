@@ -64,8 +64,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     _register_template_helpers(app)
+    app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     return app
+
+
+def _refuse_nul_bytes() -> None:
+    """A NUL byte is never meant in a URL or form, and PostgreSQL text cannot hold one: clear 400."""
+    from flask import abort
+    from flask_babel import gettext as _
+
+    values = [request.path, request.query_string.decode("latin-1")]
+    if request.method == "POST" and request.mimetype in {
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }:
+        values.extend(value for _key, value in request.form.items(multi=True))
+    if any("\x00" in value for value in values):
+        abort(400, _("The request contains a character that is not allowed (a NUL byte)."))
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -75,8 +76,18 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login would help phishing.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    r"""Only a local path: an open redirect after login would help phishing.
+
+    Browsers drop tabs and newlines and read a backslash as a slash, so "/\t/evil.example"
+    is "//evil.example" to them: refuse any control character, space or backslash outright.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(ch.isspace() or ord(ch) < 32 or ch == "\\" for ch in target)
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("planner.home")
 

@@ -11,7 +11,18 @@ import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,8 +54,9 @@ class QuestionnaireVersion(db.Model):  # type: ignore[name-defined]
     questionnaire_key: Mapped[str] = mapped_column(String(64), index=True)
     version_label: Mapped[str | None] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    source_text: Mapped[str] = mapped_column(Text)
+    # Deferred: large, and only read when a version is parsed (then cached by hash).
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType, deferred=True)
+    source_text: Mapped[str] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -7,6 +7,8 @@ how to pre-fill the fields from saved answers (save and resume).
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +128,7 @@ def _number(qn: Questionnaire, question: Question, lang: str, answers: Mapping[s
         else:
             message = _l("Enter a number of at most %(high)s.", high=f"{high:g}")
         validators.append(NumberRange(min=low, max=high, message=message))
+    validators.append(_finite)
     field_class = IntegerField if question.integer else FloatField
     # A text input with a numeric keyboard rather than type=number: number inputs change
     # value on scroll and are announced poorly by several screen readers (GOV.UK guidance).
@@ -141,6 +144,12 @@ def _number(qn: Questionnaire, question: Question, lang: str, answers: Mapping[s
         },
     )
     return [FieldSpec(field_name(question.id), question.id, field)]
+
+
+def _finite(form: Any, field: Field) -> None:
+    """'nan' and 'inf' parse as floats; they are not answers."""
+    if isinstance(field.data, float) and not math.isfinite(field.data):
+        raise ValidationError(_l("Enter a number."))
 
 
 def _text(qn: Questionnaire, question: Question, lang: str, answers: Mapping[str, Any]) -> list[FieldSpec]:
@@ -181,16 +190,20 @@ def read_answer(question: Question, field: Field) -> Any:
     """The stored answer for one field's submitted data (None when left empty)."""
     data = field.data
     if question.type == "multiple_choice":
-        return list(data) if data else None
+        # Only real codes: WTForms' Optional() skips choice validation for blank-only input.
+        chosen = [code for code in question.codes if data and code in data]
+        return chosen or None
     if question.type in {"text", "long_text"}:
         # Browsers send line breaks as CRLF; store them as plain newlines.
-        text = (data or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+        text = (data or "").replace("\r\n", "\n").replace("\r", "\n")
+        # Control characters (NUL above all: PostgreSQL JSON cannot hold it) are never meant.
+        text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
         return text or None
     if question.type == "number":
         if data is None:
             return None
         return int(data) if question.integer else float(data)
-    return data or None
+    return data if data in question.codes else None
 
 
 def initial_value(question: Question, answer: Any) -> Any:

@@ -132,7 +132,7 @@ def _kind_error(exc: service.InvitationError) -> str:
 def _posted_kind() -> str:
     kind = request.form.get("kind", "").strip()
     number = request.form.get("number", "").strip()
-    if kind == "reminder" and number.isdigit():
+    if kind == "reminder" and number.isascii() and number.isdigit() and len(number) < 4:
         kind = f"reminder-{int(number)}"
     return kind
 

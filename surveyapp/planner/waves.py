@@ -232,7 +232,7 @@ def _resolve_questionnaire(choice: str | None) -> QuestionnaireVersion:
     kind, _sep, value = choice.partition(":")
     if kind == "file" and value:
         return store_questionnaire_file(_questionnaire_dir(), value)
-    if kind == "version" and value.isdigit():
+    if kind == "version" and value.isascii() and value.isdigit() and len(value) < 10:
         version = db.session.get(QuestionnaireVersion, int(value))
         if version is not None:
             return version

@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
@@ -44,18 +43,28 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-@lru_cache(maxsize=32)
-def _questionnaire_from_content(content_hash: str, content_json: str) -> Questionnaire:
-    import json
+# Versions are content-addressed and never change, so a parsed questionnaire can be kept for the
+# life of the process under its hash (safe across databases, unlike a row id).
+_QUESTIONNAIRES: dict[str, Questionnaire] = {}
 
-    return build_questionnaire(json.loads(content_json), source=f"version {content_hash[:12]}")
+
+def questionnaire_by_hash(content_hash: str, version_id: int) -> Questionnaire:
+    """The parsed questionnaire of a stored version; its JSON is read only on the first use."""
+    cached = _QUESTIONNAIRES.get(content_hash)
+    if cached is None:
+        content = db.session.execute(
+            select(QuestionnaireVersion.content).where(QuestionnaireVersion.id == version_id)
+        ).scalar_one()
+        cached = build_questionnaire(content, source=f"version {content_hash[:12]}")
+        if len(_QUESTIONNAIRES) > 64:
+            _QUESTIONNAIRES.clear()
+        _QUESTIONNAIRES[content_hash] = cached
+    return cached
 
 
 def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
     """The validated model of a stored, frozen questionnaire version (cached by hash)."""
-    import json
-
-    return _questionnaire_from_content(version.content_hash, json.dumps(version.content, sort_keys=True))
+    return questionnaire_by_hash(version.content_hash, version.id)
 
 
 LinkState = Literal["ok", "unknown", "submitted", "closed"]

@@ -7,11 +7,12 @@ from typing import Any
 from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
 from surveyapp.forms import build_page_form, page_answers
-from surveyapp.models import Invitation
+from surveyapp.models import Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, service
 
@@ -27,15 +28,26 @@ def _language(invitation: Invitation) -> str:
 def _current() -> tuple[Invitation, Questionnaire]:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done."""
     invitation_id = session.get(SESSION_KEY)
-    invitation = db.session.get(Invitation, invitation_id) if isinstance(invitation_id, int) else None
-    if invitation is None:
+    # One query for the invitation, its wave and the version's hash: this runs on every page.
+    row = (
+        db.session.execute(
+            select(Invitation, Wave, QuestionnaireVersion.content_hash)
+            .join(Wave, Wave.id == Invitation.wave_id)
+            .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
+            .where(Invitation.id == invitation_id)
+        ).one_or_none()
+        if isinstance(invitation_id, int)
+        else None
+    )
+    if row is None:
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
+    invitation, wave, content_hash = row
     check = service.check_invitation(invitation)
     if check.state == "submitted":
         abort(409, _("This questionnaire has already been submitted. Thank you!"))
     if check.state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
-    return invitation, service.questionnaire_of(invitation.wave.questionnaire_version)
+    return invitation, service.questionnaire_by_hash(content_hash, wave.questionnaire_version_id)
 
 
 def _token_key() -> str:
