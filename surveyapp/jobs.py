@@ -91,6 +91,10 @@ def handler_for(kind: str) -> Handler:
         from surveyapp.services.invitations import run_mail_job
 
         return run_mail_job
+    if kind.startswith("report:"):
+        from surveyapp.planner.reports import run_report_job
+
+        return run_report_job
     raise LookupError(f"no handler for job kind {kind!r}")
 
 
