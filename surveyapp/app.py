@@ -33,6 +33,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
 
+    hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
     db.init_app(app)
     # Batch mode lets Alembic alter tables on SQLite; compare_type catches column type drift.
     migrate.init_app(

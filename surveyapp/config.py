@@ -67,5 +67,8 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        # Behind N reverse proxies, trust N X-Forwarded-For/-Proto hops (0 = not behind a proxy).
+        # Without it every respondent would share the proxy's address and its rate limit.
+        "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "SUPPRESSION_THRESHOLD": int(env.get("SUPPRESSION_THRESHOLD", "10")),
     }

@@ -39,7 +39,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class RedactTokens(logging.Filter):
+    """Flask logs 'Exception on /s/<token> [GET]': keep personal-link tokens out of every log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/s/" in message:
+            record.msg = re.sub(r"/s/[^/\s\]]+", "/s/[token]", message)
+            record.args = None
+        return True
+
+
 def init_app(app: Flask) -> None:
+    app.logger.addFilter(RedactTokens())
     if not app.testing and not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())

@@ -86,3 +86,35 @@ def test_personal_link_is_rate_limited_per_token(app: Flask) -> None:
     assert statuses[:30] == [302] * 30 and statuses[30] == 429
     # Another person behind the same address is not affected.
     assert client.get(f"/s/{tokens['p2']}").status_code == 302
+
+
+def test_flask_exception_log_has_no_token() -> None:
+    import logging as std_logging
+
+    from surveyapp.observability import RedactTokens
+
+    record = std_logging.LogRecord(
+        "x",
+        std_logging.ERROR,
+        __file__,
+        1,
+        "Exception on %s [%s]",
+        ("/s/SECRETTOKEN123/opt-out", "GET"),
+        None,
+    )
+    RedactTokens().filter(record)
+    assert record.getMessage() == "Exception on /s/[token]/opt-out [GET]"
+
+
+def test_proxy_fix_trusts_the_configured_hops(app: Flask, tmp_path: Path) -> None:
+    behind = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, PROXY_FIX_X_FOR=1)
+
+    @behind.get("/whoami-test")
+    def whoami() -> str:
+        from flask import request
+
+        return str(request.remote_addr)
+
+    seen = behind.test_client().get("/whoami-test", headers={"X-Forwarded-For": "203.0.113.7"}).text
+    assert seen == "203.0.113.7"
+    assert app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 200
