@@ -345,6 +345,9 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
 
 
 _png_cache: dict[str, bytes] = {}
+# Rendered downloads of an analysis (the workbook takes seconds): keyed by the analysis' data state.
+_download_cache: dict[str, bytes] = {}
+DOWNLOAD_CACHE_SIZE = 8
 
 
 @bp.get("/waves/<slug>/results/<chart>.png")
@@ -408,6 +411,18 @@ def render_download(kind: str, wave: Wave, lang: str, *, open_answers: bool = Fa
         if kind == "microdata-sav":
             return microdata.to_sav(micro)
         return microdata.codebook_html(micro, lang).encode("utf-8")
+    key = data.analysis_etag(data.analysis_key(wave), kind, lang)
+    cached = _download_cache.get(key)
+    if cached is not None:
+        return cached
+    body = _render_result(kind, wave, lang)
+    if len(_download_cache) >= DOWNLOAD_CACHE_SIZE:
+        _download_cache.pop(next(iter(_download_cache)))
+    _download_cache[key] = body
+    return body
+
+
+def _render_result(kind: str, wave: Wave, lang: str) -> bytes:
     result = data.wave_analysis(wave)
     if kind == "json":
         return json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1).encode("utf-8")
