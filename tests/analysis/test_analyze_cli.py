@@ -177,8 +177,9 @@ def test_usage_errors(tmp_path: Path) -> None:
 def test_the_module_runs_without_the_web_app(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     code = (
-        "import sys, runpy; sys.argv = ['analyze', *sys.argv[1:]];"
-        "runpy.run_module('surveyapp.commands.analyze', run_name='__main__')"
+        "import sys; from surveyapp.commands.analyze import command;"
+        "command.main(sys.argv[1:], standalone_mode=False);"
+        "print(sorted(m for m in ('flask', 'sqlalchemy') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, *FILES, "--json", str(out), "--quiet"],
@@ -187,7 +188,15 @@ def test_the_module_runs_without_the_web_app(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("[]")  # neither Flask nor SQLAlchemy was imported
     valid_json(out)
+    done = subprocess.run(
+        [sys.executable, "-m", "surveyapp.commands.analyze", *FILES, "--json", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 # --------------------------------------------------------------------------------------
