@@ -670,6 +670,9 @@ def test_register_pages_need_the_planner_role_and_a_draft_wave(app: Flask) -> No
     login(planner, "planner")
     in_english(planner)
     assert planner.get("/planner/waves/nope/register").status_code == 404
+    for hostile in ("a%00b", "x" * 65, "%0a"):  # never a 500 (PostgreSQL refuses a NUL byte)
+        assert planner.get(f"/planner/waves/{hostile}/register").status_code in {400, 404}
+        assert planner.post(f"/planner/waves/{hostile}/responses/import").status_code in {400, 404}
     frozen = planner.get("/planner/waves/reg-2026/register")
     assert frozen.status_code == 200 and "frozen" in frozen.get_data(as_text=True)
     refused = post_file(planner, "/planner/waves/reg-2026/register", "staff_cp1252_updated.csv")

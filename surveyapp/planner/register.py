@@ -31,9 +31,13 @@ from surveyapp.survey.service import questionnaire_of
 ACTIONS = ("analyse", "check", "import")
 BIRTH_YEAR_PREFIX = "birth_year:"
 SAMPLE_ROWS = 3
+SLUG_MAX = 64  # the length of Wave.slug
 
 
 def _wave(slug: str) -> Wave:
+    # A NUL byte cannot even be sent to PostgreSQL: such a slug names no wave (404, not 500).
+    if not slug or len(slug) > SLUG_MAX or any(ord(char) < 32 for char in slug):
+        abort(404)
     wave = db.session.execute(select(Wave).where(Wave.slug == slug)).scalar_one_or_none()
     if wave is None:
         abort(404)
