@@ -423,8 +423,13 @@ def test_questionnaire_version_is_frozen_when_the_wave_opens(
     assert second.questionnaire_version.frozen_at is None
     again = get_wave(app, "gerechtigden-2026")
     assert again.questionnaire_version.content_hash == frozen_hash
-    assert again.questionnaire_version.content["title"]["nl"] == "Korte bevraging"
     with app.app_context():
+        content = db.session.execute(
+            select(QuestionnaireVersion.content).where(
+                QuestionnaireVersion.id == again.questionnaire_version_id
+            )
+        ).scalar_one()  # deferred column: read it in a session
+        assert content["title"]["nl"] == "Korte bevraging"
         assert db.session.execute(select(func.count()).select_from(QuestionnaireVersion)).scalar_one() == 2
 
 

@@ -80,11 +80,11 @@ from surveyapp.analysis.result import (
     WeightingSummary,
 )
 from surveyapp.analysis.significance import (
-    Coefficient,
     LogisticFit,
     _model_matrix,
     adjust_p_values,
     group_vs_rest,
+    logistic_fit,
     rao_scott_tests,
     survey_logistic,
 )
@@ -1513,37 +1513,10 @@ def categorical_logistic(
         cell_w2e=c * ((s_w2y - s_w2 * mu) @ v),
         total_w2ee=c * c * ((v.T * (s_w2y2 - 2 * mu * s_w2y + mu * mu * s_w2).sum(axis=0)) @ v),
     )
-    se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
     df = int(rows.size) - x.shape[1]
     if df < 1:
         raise ModelFitError(f"Too few complete respondents ({rows.size}) for the model.")
-    t = beta / se
-    p = 2 * stats.t.sf(np.abs(t), df)
-    quantile = float(stats.t.ppf(0.5 + level / 2, df))
-    coefficients = tuple(
-        Coefficient(
-            term=term,
-            estimate=float(b),
-            se=float(s),
-            t=float(tt),
-            p_value=float(pp),
-            ci_low=float(b - quantile * s),
-            ci_high=float(b + quantile * s),
-            odds_ratio=float(np.exp(b)),
-            odds_ratio_ci_low=float(np.exp(b - quantile * s)),
-            odds_ratio_ci_high=float(np.exp(b + quantile * s)),
-        )
-        for term, b, s, tt, pp in zip(terms, beta, se, t, p, strict=True)
-    )
-    return LogisticFit(
-        outcome=name,
-        coefficients=coefficients,
-        covariance=tuple(tuple(float(value) for value in row) for row in covariance),
-        n=int(rows.size),
-        df_residual=df,
-        iterations=iterations,
-        level=level,
-    )
+    return logistic_fit(name, terms, beta, covariance, int(rows.size), df, iterations, level)
 
 
 def _fit_patterns(

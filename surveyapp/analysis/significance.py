@@ -696,10 +696,24 @@ def survey_logistic(
     scores = np.zeros((design.n, x.shape[1]))
     scores[complete] = (x * (w * (y_fit - mu))[:, None]) @ np.linalg.inv(information)
     covariance = linearised_covariance(design, scores)
-    se = np.sqrt(np.diag(covariance))
     df = int(complete.sum()) - 1 + 1 - x.shape[1]
     if df < 1:
         raise ModelFitError(f"Too few complete respondents ({int(complete.sum())}) for the model.")
+    return logistic_fit(name, terms, beta, covariance, int(complete.sum()), df, iterations, level)
+
+
+def logistic_fit(
+    outcome: str,
+    terms: Sequence[str],
+    beta: FloatArray,
+    covariance: FloatArray,
+    n: int,
+    df: int,
+    iterations: int,
+    level: float,
+) -> LogisticFit:
+    """Coefficients with t tests, CIs and odds ratios (R's summary.svyglm), from a fitted model."""
+    se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
     t = beta / se
     p = 2 * stats.t.sf(np.abs(t), df)
     quantile = float(stats.t.ppf(0.5 + level / 2, df))
@@ -719,10 +733,10 @@ def survey_logistic(
         for term, b, s, tt, pp in zip(terms, beta, se, t, p, strict=True)
     )
     return LogisticFit(
-        outcome=name,
+        outcome=outcome,
         coefficients=coefficients,
         covariance=tuple(tuple(float(v) for v in row) for row in covariance),
-        n=int(complete.sum()),
+        n=n,
         df_residual=df,
         iterations=iterations,
         level=level,

@@ -10,9 +10,8 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import case, func, select
 
-from surveyapp.models import AUDIENCES, Invitation, QuestionnaireVersion, Wave
+from surveyapp.models import AUDIENCES, QuestionnaireVersion, Wave
 from surveyapp.services import audit, monitoring
 from surveyapp.services.waves import (
     REQUIRED_LANGUAGE,
@@ -263,22 +262,9 @@ def _points(value: float | None) -> str:
 @with_appcontext
 def list_waves() -> None:
     """Every wave with its state and response so far."""
-    from surveyapp.extensions import db
+    from surveyapp.services.waves import waves_with_progress
 
-    counts = (
-        select(
-            Invitation.wave_id,
-            func.count().label("invited"),
-            func.sum(case((Invitation.submitted.is_(True), 1), else_=0)).label("submitted"),
-        )
-        .group_by(Invitation.wave_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(Wave, counts.c.invited, counts.c.submitted)
-        .outerjoin(counts, counts.c.wave_id == Wave.id)
-        .order_by(Wave.created_at.desc(), Wave.id.desc())
-    ).all()
+    rows = [(p.wave, p.invited, p.submitted) for p in waves_with_progress()]
     if not rows:
         click.echo("no waves yet")
         return

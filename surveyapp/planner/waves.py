@@ -16,7 +16,7 @@ from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import DateField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -26,7 +26,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from surveyapp import charts, labels
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
-from surveyapp.models import Invitation, QuestionnaireVersion, Wave
+from surveyapp.models import QuestionnaireVersion, Wave
 from surveyapp.planner import bp
 from surveyapp.services import audit, monitoring
 from surveyapp.services.waves import (
@@ -46,6 +46,7 @@ from surveyapp.services.waves import (
     store_questionnaire_file,
     update_wave,
     wave_by_slug,
+    waves_with_progress,
 )
 
 STATE_ACTIONS = {"open": "wave_opened", "closed": "wave_closed", "archived": "wave_archived"}
@@ -339,20 +340,7 @@ def _refuse(wave: Wave, message: str, status: int = 409) -> tuple[str, int]:
 @role_required("viewer")
 def waves() -> str:
     """The waves with their response so far, and the way to a new one."""
-    counts = (
-        select(
-            Invitation.wave_id,
-            func.count().label("invited"),
-            func.sum(case((Invitation.submitted.is_(True), 1), else_=0)).label("submitted"),
-        )
-        .group_by(Invitation.wave_id)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(Wave, counts.c.invited, counts.c.submitted)
-        .outerjoin(counts, counts.c.wave_id == Wave.id)
-        .order_by(Wave.created_at.desc(), Wave.id.desc())
-    ).all()
+    rows = [(p.wave, p.invited, p.submitted) for p in waves_with_progress()]
     return _render("planner/waves.html", rows=rows)
 
 

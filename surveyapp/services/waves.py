@@ -10,7 +10,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import case, func, insert, select
 
 from surveyapp.extensions import db
 from surveyapp.models import AUDIENCES, AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
@@ -518,3 +518,29 @@ def repeat_wave(
     wave.mail_templates = dict(source.mail_templates) if source.mail_templates else None
     db.session.flush()
     return wave
+
+
+@dataclass(frozen=True)
+class WaveProgress:
+    wave: Wave
+    invited: int
+    submitted: int
+
+
+def waves_with_progress() -> list[WaveProgress]:
+    """Every wave, newest first, with how many were invited and how many submitted."""
+    counts = (
+        select(
+            Invitation.wave_id,
+            func.count().label("invited"),
+            func.sum(case((Invitation.submitted.is_(True), 1), else_=0)).label("submitted"),
+        )
+        .group_by(Invitation.wave_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Wave, counts.c.invited, counts.c.submitted)
+        .outerjoin(counts, counts.c.wave_id == Wave.id)
+        .order_by(Wave.created_at.desc(), Wave.id.desc())
+    ).all()
+    return [WaveProgress(wave, int(invited or 0), int(submitted or 0)) for wave, invited, submitted in rows]
