@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 
 from surveyapp.config import load_config
 from surveyapp.extensions import babel, csrf, db, limiter, migrate
@@ -17,6 +17,8 @@ def select_locale() -> str:
     from flask import current_app
 
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # the command line: English messages, Dutch data stay Dutch
+        return "en"
     wanted = request.args.get("lang")
     if wanted in languages:
         session["lang"] = wanted
