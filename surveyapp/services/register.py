@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import has_request_context
 from flask_babel import gettext
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, cast, delete, func, insert, literal, select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import Invitation, RegisterPerson, Wave
@@ -1367,7 +1367,7 @@ def purge_due_on(wave: Wave) -> date | None:
 def purge_personal_data(
     wave: Wave, now: datetime, *, force: bool = False, actor: str | None = None, via: str = "web"
 ) -> PurgeResult:
-    """Blank e-mail and name of the wave's register once the retention period has passed.
+    """Blank e-mail and name (and pseudonymise the staff number) once the retention period is over.
 
     The groups stay (the margins and reach need them). ``force`` purges before the due date.
     Sets ``wave.personal_data_purged_at`` and records an audit event; does not commit.
@@ -1382,13 +1382,17 @@ def purge_personal_data(
             return PurgeResult(
                 wave.slug, False, 0, due_on, _("not due before %(day)s", day=due_on.isoformat())
             )
+    # The staff number is personal data too: it becomes a pseudonym unique within the wave.
+    pseudonym = literal("purged-") + cast(RegisterPerson.id, String)
     outcome = db.session.execute(
         update(RegisterPerson)
         .where(
             RegisterPerson.wave_id == wave.id,
-            (RegisterPerson.email.is_not(None)) | (RegisterPerson.name.is_not(None)),
+            (RegisterPerson.email.is_not(None))
+            | (RegisterPerson.name.is_not(None))
+            | (RegisterPerson.person_key.not_like("purged-%")),
         )
-        .values(email=None, name=None)
+        .values(email=None, name=None, person_key=pseudonym)
         .execution_options(synchronize_session=False)
     )
     people = int(outcome.rowcount or 0)  # type: ignore[attr-defined]
