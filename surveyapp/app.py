@@ -82,7 +82,7 @@ def _refuse_nul_bytes() -> None:
     from flask import abort
     from flask_babel import gettext as _
 
-    values = [request.path, request.query_string.decode("latin-1")]
+    values = [request.path, *(value for _key, value in request.args.items(multi=True))]
     if request.method == "POST" and request.mimetype in {
         "application/x-www-form-urlencoded",
         "multipart/form-data",

@@ -135,17 +135,7 @@ def fuzz_settings(examples: int) -> settings:
 # --- defects found and not fixed yet ---------------------------------------------------------------
 # Each test that finds one is expected to fail, strictly: it turns red when the fix lands, and
 # then its entry goes (the suggested fix is in the message of the commit that added the entry).
-TOO_FEW_RESPONSES = (
-    "planner/reports.py _download: render_document raises analysis InvalidInputError ('At least 2 responses "
-    "are needed') for a wave with fewer than 2 responses: HTTP 500 instead of a clear 409 page"
-)
-KNOWN_DEFECTS: dict[str, str] = {
-    **{
-        f"test_every_route_with_hostile_parameters[planner.{name}]": TOO_FEW_RESPONSES
-        for name in ("report_pdf", "swoart_docx", "swoart_html", "swoart_pdf")
-    },
-    "test_postgres_routes": TOO_FEW_RESPONSES,
-}
+KNOWN_DEFECTS: dict[str, str] = {}  # test name → reason; every defect found so far is fixed
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from flask import Response, abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 
 from surveyapp import jobs
+from surveyapp.analysis.errors import AnalysisError
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.models import Job, Wave
@@ -102,7 +103,11 @@ def _download(kind: str, slug: str) -> Any:
         except jobs.JobError:
             abort(503, _("The job queue is not available. Try again later."))
         return redirect(url_for("planner.job_page", job_id=job.id))
-    data = render_document(kind, wave, lang)
+    try:
+        data = render_document(kind, wave, lang)
+    except AnalysisError as exc:  # too few responses, no usable groups...: say so, not a 500
+        db.session.rollback()
+        abort(409, _("This wave cannot be analysed yet: %(reason)s", reason=str(exc)))
     db.session.commit()  # the audit record
     return _send(kind, wave, lang, data)
 
