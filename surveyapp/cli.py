@@ -18,7 +18,18 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+class SurveyappGroup(FlaskGroup):
+    """FlaskGroup that finds ``analyze`` without building the app (its file mode needs none)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "analyze":
+            from surveyapp.commands.analyze import command
+
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=SurveyappGroup, create_app=_create_app, add_version_option=False)
 def main() -> None:
     """surveyapp: recurring stakeholder surveys (questionnaires, waves, analysis, reports)."""
 
