@@ -12,7 +12,7 @@ end to end (raking + all estimates + Rao-Scott tests + group-versus-rest + reach
 gaps + JSON/CSV) as a child process, and prints its wall time, CPU time and peak memory
 (maximum resident set size of the child). Two ways of starting the same command are timed:
 
-- ``surveyapp analyze``: the installed entry point, which builds the Flask app first;
+- ``surveyapp analyze``: the installed entry point (it finds `analyze` without building the web app);
 - ``python -m surveyapp.commands.analyze``: the same command without the web app.
 
 Run: .venv/bin/python benchmarks/analysis.py [--responses 100000] [--repeat 3] [--validate]
@@ -138,7 +138,7 @@ def main() -> None:
         str(out_csv),
     ]
     commands = {
-        "surveyapp analyze (entry point, builds the web app)": [
+        "surveyapp analyze (entry point)": [
             str(VENV_BIN / "surveyapp"),
             "analyze",
             *files,
