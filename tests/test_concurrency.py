@@ -11,17 +11,17 @@ from sqlalchemy import func, select
 
 from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, Response
-from tests.conftest import make_app
+from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import answer_everything, make_wave
 
 
 @pytest.mark.parametrize("browsers", [2, 6])
 def test_simultaneous_submits_store_one_response(
-    backend: str, database_url: str, tmp_path: Path, browsers: int
+    postgres_migrated: str, tmp_path: Path, browsers: int
 ) -> None:
-    if backend != "postgres":
-        pytest.skip("SQLite serialises every write; the race is real on PostgreSQL")
-    app: Flask = make_app(database_url, tmp_path)
+    # PostgreSQL only: SQLite serialises every write; the race is real on PostgreSQL.
+    truncate_all(postgres_migrated)
+    app: Flask = make_app(postgres_migrated, tmp_path)
     tokens = make_wave(app)
     first = app.test_client()
     answer_everything(first, tokens["p0"])
