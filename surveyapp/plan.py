@@ -12,8 +12,6 @@ tested with hand-made numbers; ``surveyapp.services.followup`` feeds it from the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-import yaml
+from surveyapp.yaml_files import YamlSyntaxError, content_hash, read_yaml
 
 if TYPE_CHECKING:
     from surveyapp.questionnaire.model import Questionnaire
@@ -304,25 +302,6 @@ class PlanError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-class _PlanYamlLoader(yaml.SafeLoader):
-    """YAML without the 1.1 booleans: `no`, `on`, `off`, `yes` stay text (only true/false are booleans)."""
-
-
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_PlanYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_PlanYamlLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def content_hash(data: Any) -> str:
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def load_plan(path: str | Path) -> Plan:
     """Read, validate and build a plan from a YAML file (``PlanError`` lists every problem)."""
     path = Path(path)
@@ -335,12 +314,9 @@ def load_plan(path: str | Path) -> Plan:
 
 def parse_plan(text: str, source: str = "<plan>") -> Plan:
     try:
-        data = yaml.load(text, Loader=_PlanYamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PlanError(source, [Problem(where, f"not valid YAML: {problem}")]) from exc
+        data = read_yaml(text)
+    except YamlSyntaxError as exc:
+        raise PlanError(source, [Problem(exc.where, exc.message)]) from exc
     return build_plan(data, source=source)
 
 

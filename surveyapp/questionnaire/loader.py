@@ -7,15 +7,10 @@ problem is refused (``QuestionnaireError``); the app never runs an invalid one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from surveyapp.questionnaire import expressions
 from surveyapp.questionnaire.model import (
@@ -31,9 +26,9 @@ from surveyapp.questionnaire.model import (
     Questionnaire,
     Subject,
 )
+from surveyapp.yaml_files import YamlSyntaxError, content_hash, read_yaml
 
 FORMAT = "surveyapp/1"
-_BOOL_TAG, _INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 REQUIRED_LANGUAGE = "nl"
 CHOICE_TYPES = {"single_choice", "multiple_choice", "rating"}
@@ -112,45 +107,6 @@ class QuestionnaireError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-class _QuestionnaireYamlLoader(yaml.SafeLoader):
-    """YAML with the 1.2 core schema's scalars: planners' codes stay what they typed.
-
-    PyYAML follows YAML 1.1, where `30_39` is the number 3039, `010` is 8 and `no`/`on` are
-    booleans; in a questionnaire those are codes, and silently changing them is a trap.
-    """
-
-
-_QuestionnaireYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in {_BOOL_TAG, _INT_TAG, _FLOAT_TAG}]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_QuestionnaireYamlLoader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-# No leading zeros: `010` stays the text code "010" (as a postal or entity code would).
-_QuestionnaireYamlLoader.add_implicit_resolver(
-    _INT_TAG, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
-_QuestionnaireYamlLoader.add_implicit_resolver(
-    _FLOAT_TAG,
-    re.compile(r"^[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"),
-    list("-+.0123456789"),
-)
-
-
-def _int_without_octal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    return int(str(loader.construct_scalar(node)), 10)  # `010` is ten, not eight
-
-
-_QuestionnaireYamlLoader.add_constructor(_INT_TAG, _int_without_octal)
-
-
-def content_hash(data: Mapping[str, Any]) -> str:
-    """A stable hash of the content: formatting and comments in the file do not count."""
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def load_questionnaire(path: str | Path) -> Questionnaire:
     """Read, validate and build a questionnaire from a YAML file."""
     path = Path(path)
@@ -164,12 +120,9 @@ def load_questionnaire(path: str | Path) -> Questionnaire:
 def parse_questionnaire(text: str, source: str = "<questionnaire>") -> Questionnaire:
     """Validate questionnaire YAML text and build the model."""
     try:
-        data = yaml.load(text, Loader=_QuestionnaireYamlLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise QuestionnaireError(source, [Problem(where, f"not valid YAML: {problem}")]) from exc
+        data = read_yaml(text)
+    except YamlSyntaxError as exc:
+        raise QuestionnaireError(source, [Problem(exc.where, exc.message)]) from exc
     return build_questionnaire(data, source=source)
 
 

@@ -849,9 +849,9 @@ def test_codes_stay_as_typed_not_yaml_1_1_numbers_or_booleans() -> None:
     dumped = yaml.safe_dump(data, allow_unicode=True)
     for i, code in enumerate(tricky):
         dumped = dumped.replace(f"PLACEHOLDER_{i}", code)  # unquoted in the file, as a planner types it
-    from surveyapp.questionnaire.loader import _QuestionnaireYamlLoader
+    from surveyapp.yaml_files import PlannerYamlLoader
 
-    loaded = yaml.load(dumped, Loader=_QuestionnaireYamlLoader)
+    loaded = yaml.load(dumped, Loader=PlannerYamlLoader)
     assert [c["code"] for c in loaded["choice_lists"]["banden"]] == tricky
 
 
