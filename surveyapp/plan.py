@@ -20,7 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from surveyapp.yaml_files import YamlSyntaxError, content_hash, read_yaml
+from surveyapp.yaml_files import FileProblemsError, YamlSyntaxError, content_hash, read_yaml
 
 if TYPE_CHECKING:
     from surveyapp.questionnaire.model import Questionnaire
@@ -292,14 +292,10 @@ class Problem:
         return f"{self.location}: {self.message}"
 
 
-class PlanError(ValueError):
+class PlanError(FileProblemsError):
     """A plan file with problems; ``problems`` lists them all."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+    problems: list[Problem]
 
 
 def load_plan(path: str | Path) -> Plan:

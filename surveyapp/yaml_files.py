@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -44,6 +45,16 @@ def _int_without_octal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 PlannerYamlLoader.add_constructor(_INT_TAG, _int_without_octal)
+
+
+class FileProblemsError(ValueError):
+    """A planner file with problems; ``problems`` lists them all, each printable."""
+
+    def __init__(self, source: str, problems: Sequence[object]) -> None:
+        self.source = source
+        self.problems: list[Any] = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
 
 
 class YamlSyntaxError(ValueError):

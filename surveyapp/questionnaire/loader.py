@@ -26,7 +26,7 @@ from surveyapp.questionnaire.model import (
     Questionnaire,
     Subject,
 )
-from surveyapp.yaml_files import YamlSyntaxError, content_hash, read_yaml
+from surveyapp.yaml_files import FileProblemsError, YamlSyntaxError, content_hash, read_yaml
 
 FORMAT = "surveyapp/1"
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -97,14 +97,10 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class QuestionnaireError(ValueError):
+class QuestionnaireError(FileProblemsError):
     """A questionnaire file with problems; ``problems`` lists them all."""
 
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+    problems: list[Problem]
 
 
 def load_questionnaire(path: str | Path) -> Questionnaire:

@@ -332,14 +332,18 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         result.tests,
         footnotes=[_("Rao-Scott F tests; correction for multiple testing: %(method)s.", method=method)],
     )
+    # Rows about one group of one variable start alike: what, which group, hidden or not.
+    group_row_key = [
+        Column(_("Item"), lambda r: r.item, width=30),
+        Column(_("Label"), label, width=50),
+        Column(_("Group variable"), gvar, width=22),
+        Column(_("Group"), glabel, width=22),
+        Column(_("Suppressed"), lambda r: _mark(r.suppressed), width=11),
+    ]
     book.sheet(
         _("Comparisons"),
         [
-            Column(_("Item"), lambda r: r.item, width=30),
-            Column(_("Label"), label, width=50),
-            Column(_("Group variable"), gvar, width=22),
-            Column(_("Group"), glabel, width=22),
-            Column(_("Suppressed"), lambda r: _mark(r.suppressed), width=11),
+            *group_row_key,
             Column(_("n group"), lambda r: r.n_group, INTEGER, 9, True),
             Column(_("n rest"), lambda r: r.n_rest, INTEGER, 9, True),
             Column(_("Group"), lambda r: r.estimate_group, fmt, 11, True),
@@ -359,11 +363,7 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         book.sheet(
             _("Wave changes"),
             [
-                Column(_("Item"), lambda r: r.item, width=30),
-                Column(_("Label"), label, width=50),
-                Column(_("Group variable"), gvar, width=22),
-                Column(_("Group"), glabel, width=22),
-                Column(_("Suppressed"), lambda r: _mark(r.suppressed), width=11),
+                *group_row_key,
                 Column(_("Earlier"), lambda r: r.earlier, fmt, 11, True),
                 Column(_("Now"), lambda r: r.later, fmt, 11, True),
                 Column(_("Change"), lambda r: r.difference, fmt, 11, True),
