@@ -2,7 +2,7 @@
 """The two commands a newcomer needs, with nothing but Python 3.11+ installed.
 
     python3 dev.py demo    set up .venv, build the demo database and serve it on localhost
-    python3 dev.py test    set up .venv (+ test browser), then ruff, mypy and the whole test suite
+    python3 dev.py test    set up .venv (+ test browser), then ruff, mypy, bandit, pip-audit and the tests
 
 Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml changed.
 """
@@ -10,11 +10,16 @@ Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml c
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -22,6 +27,10 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".surveyapp-installed"
 BROWSER_DIR = ROOT / "tests" / "browser"
+
+# Known vulnerabilities in dependencies that the audit accepts: id -> why (each also in README.md,
+# "Security checks"). Passed to pip-audit as --ignore-vuln.
+ACCEPTED_VULNERABILITIES: dict[str, str] = {}
 
 
 def run(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
@@ -41,7 +50,8 @@ def setup_venv() -> None:
         return
     if not PYTHON.exists():
         run(sys.executable, "-m", "venv", VENV)
-    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    # setuptools too: the copy that `python -m venv` seeds is years old and has known vulnerabilities.
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip", "setuptools")
     run(PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
     STAMP.write_text(wanted)
 
@@ -74,6 +84,94 @@ def setup_browser() -> None:
         run("npm", "install", "--prefix", BROWSER_DIR, "--no-audit", "--no-fund", "--silent", check=False)
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def fetch_json(url: str) -> Any:
+    """GET a JSON document; urllib.error.HTTPError for an answer that is not 2xx, OSError for no answer."""
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - an https URL made here
+        return json.load(response)
+
+
+def audit_from_project_pages(index: str, installed: dict[str, str]) -> bool:
+    """The audit from each project's page, for an index that serves no per-release data; True if it failed.
+
+    A project page lists the vulnerabilities of the latest release only: complete for a package at
+    its latest release, the others are listed as not audited.
+    """
+    print("+ dependency audit from the index's project pages (it serves no per-release data)", flush=True)
+
+    def page(name: str) -> Any:
+        try:
+            return fetch_json(f"{index}/{name}/json")
+        except urllib.error.HTTPError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pages = dict(zip(installed, pool.map(page, installed)))
+    found = not_audited = 0
+    for name, version in sorted(installed.items(), key=lambda item: item[0].lower()):
+        if pages[name] is None:
+            not_audited += 1
+            print(f"not audited: {name} {version} (not on the index)")
+            continue
+        latest = pages[name]["info"]["version"]
+        for vuln in pages[name].get("vulnerabilities") or []:
+            if not {vuln["id"], *vuln.get("aliases", [])} & ACCEPTED_VULNERABILITIES.keys():
+                found += 1
+                fixed = ", ".join(vuln.get("fixed_in") or []) or "none"
+                print(f"{name} {version}: {vuln['id']} (fixed in: {fixed}) {vuln.get('summary') or ''}")
+        if version != latest:
+            not_audited += 1
+            print(f"not audited: {name} {version} (the index lists vulnerabilities of {latest} only)")
+    print(f"{len(installed)} packages: {found} known vulnerabilities, {not_audited} not audited")
+    return found > 0
+
+
+def audit_dependencies() -> bool:
+    """Audit the installed runtime and dev dependencies for known vulnerabilities; True if that failed.
+
+    pip-audit asks the package index for the vulnerabilities of each installed release. An index
+    that answers for projects but not for releases (as some mirrors and proxies do) makes pip-audit
+    skip every package and report nothing, so then the audit reads the project pages instead.
+    An index that does not answer at all fails the audit on CI and only warns elsewhere.
+    """
+    listing = subprocess.run(
+        [str(PYTHON), "-m", "pip", "list", "--format", "json", "--local", "--exclude-editable"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {dist["name"]: dist["version"] for dist in json.loads(listing.stdout)}
+    # The JSON API of pip's default index, the one pip-audit asks.
+    index = subprocess.run(
+        [str(PYTHON), "-c", "from pip._internal.models.index import PyPI; print(PyPI.pypi_url)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        try:
+            fetch_json(f"{index}/pip/{installed['pip']}/json")
+        except urllib.error.HTTPError:
+            fetch_json(f"{index}/pip/json")
+            return audit_from_project_pages(index, installed)
+    except OSError as exc:
+        message = f"dependency audit: the package index did not answer ({exc})"
+        if in_ci():
+            print(f"error: {message}", file=sys.stderr)
+            return True
+        print(f"WARNING: {message}; not audited. Run the tests again when online.", file=sys.stderr)
+        return False
+    ignored = [arg for vuln in ACCEPTED_VULNERABILITIES for arg in ("--ignore-vuln", vuln)]
+    code = run(
+        BIN / "pip-audit", "--local", "--skip-editable", "--progress-spinner", "off", *ignored, check=False
+    )
+    return code != 0
+
+
 def demo(extra: list[str]) -> None:
     setup_venv()
     os.execv(str(BIN / "surveyapp"), [str(BIN / "surveyapp"), "demo", *extra])
@@ -86,6 +184,8 @@ def test(extra: list[str]) -> None:
     failed |= run(BIN / "ruff", "check", ".", check=False) != 0
     failed |= run(BIN / "ruff", "format", "--check", ".", check=False) != 0
     failed |= run(BIN / "mypy", check=False) != 0
+    failed |= run(BIN / "bandit", "-c", "pyproject.toml", "-r", "surveyapp", "-q", check=False) != 0
+    failed |= audit_dependencies()
     code = run(PYTHON, "-m", "pytest", *extra, check=False)
     if code == 5:
         print("pytest collected no tests: that is a failure", file=sys.stderr)

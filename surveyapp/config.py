@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - flagged by `surveyapp check`
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"  # noqa: S105 - flagged by `surveyapp check`  # nosec B105
 
 
 def _bool(value: str | None, default: bool = False) -> bool:

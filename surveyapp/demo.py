@@ -561,7 +561,7 @@ def web_form_data(page: Page, answers: Mapping[str, Any]) -> dict[str, str | lis
 def _base_url(host: str, port: int) -> str:
     if os.environ.get("BASE_URL"):
         return str(current_app.config["BASE_URL"]).rstrip("/")
-    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - only for display
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104 - only for display  # nosec B104
     return f"http://{shown}:{port}"
 
 

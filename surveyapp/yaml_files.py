@@ -69,7 +69,7 @@ class YamlSyntaxError(ValueError):
 def read_yaml(text: str) -> Any:
     """Parse planner YAML (1.2 scalars); a syntax error says where it is."""
     try:
-        return yaml.load(text, Loader=PlannerYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=PlannerYamlLoader)  # noqa: S506 - a SafeLoader subclass  # nosec B506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "file"
