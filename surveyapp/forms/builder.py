@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
 from surveyapp.forms.registry import FIELD_BUILDERS, FieldSpec, initial_value, read_answer
+from surveyapp.questionnaire.expressions import evaluate
 from surveyapp.questionnaire.model import Page, Question, Questionnaire
 
 
@@ -42,17 +43,38 @@ def _question_fields(
     return result
 
 
-def build_page_form(
-    questionnaire: Questionnaire,
-    page: Page,
-    lang: str,
-    answers: Mapping[str, Any],
-    formdata: MultiDict[str, Any] | None = None,
-) -> PageForm:
-    """A form instance for one page: only the questions visible given earlier answers.
+# Form classes are built once per questionnaire version, page, language and set of visible
+# fields, not per request: a class with its unbound fields and validators is the costly part of
+# a form, and a page has only a handful of shapes (matrix rows shown or hidden by earlier answers).
+_FORM_CLASSES: dict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = {}
+_FORM_CLASSES_MAX = 1024
 
-    Saved answers pre-fill the fields when no form data is posted (save and resume).
-    """
+
+def _shape(
+    questionnaire: Questionnaire, page: Page, answers: Mapping[str, Any]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The page's visible questions and, for a matrix, its visible rows: what fixes the form class."""
+    shape = []
+    for question in page.questions:
+        if not questionnaire.question_visible(question, answers):
+            continue
+        rows: tuple[str, ...] = ()
+        if question.type == "matrix":
+            rows = tuple(
+                item.id for item in question.items if item.show_if is None or evaluate(item.show_if, answers)
+            )
+        shape.append((question.id, rows))
+    return tuple(shape)
+
+
+def page_form_class(
+    questionnaire: Questionnaire, page: Page, lang: str, answers: Mapping[str, Any]
+) -> type[PageForm]:
+    """The form class of a page as the answers so far show it (cached by its shape)."""
+    key = (questionnaire.content_hash, page.id, lang, _shape(questionnaire, page, answers))
+    cached = _FORM_CLASSES.get(key)
+    if cached is not None:
+        return cached
     parts = _question_fields(questionnaire, page, lang, answers)
     attrs: dict[str, Any] = {
         "field_questions": {},
@@ -65,9 +87,27 @@ def build_page_form(
             attrs["field_questions"][spec.name] = part.question
             attrs["field_answer_keys"][spec.name] = spec.answer_key
     form_class = type(f"PageForm_{page.id}", (PageForm,), attrs)
+    if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
+        _FORM_CLASSES.clear()
+    _FORM_CLASSES[key] = form_class
+    return form_class
+
+
+def build_page_form(
+    questionnaire: Questionnaire,
+    page: Page,
+    lang: str,
+    answers: Mapping[str, Any],
+    formdata: MultiDict[str, Any] | None = None,
+) -> PageForm:
+    """A form instance for one page: only the questions visible given earlier answers.
+
+    Saved answers pre-fill the fields when no form data is posted (save and resume).
+    """
+    form_class = page_form_class(questionnaire, page, lang, answers)
     initial = {
-        name: initial_value(attrs["field_questions"][name], answers.get(key))
-        for name, key in attrs["field_answer_keys"].items()
+        name: initial_value(form_class.field_questions[name], answers.get(key))
+        for name, key in form_class.field_answer_keys.items()
     }
     form: PageForm = form_class(formdata=formdata, data=initial)
     return form

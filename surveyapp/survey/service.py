@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select, update
 
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
 
@@ -90,12 +90,17 @@ def check_token(token: str) -> LinkCheck:
     return check_invitation(invitation)
 
 
+def link_state(*, submitted: bool, wave_state: str) -> LinkState:
+    """Whether an invitation can still be answered."""
+    if submitted:
+        return "submitted"
+    if wave_state != "open":
+        return "closed"
+    return "ok"
+
+
 def check_invitation(invitation: Invitation) -> LinkCheck:
-    if invitation.submitted:
-        return LinkCheck("submitted", invitation)
-    if invitation.wave.state != "open":
-        return LinkCheck("closed", invitation)
-    return LinkCheck("ok", invitation)
+    return LinkCheck(link_state(submitted=invitation.submitted, wave_state=invitation.wave.state), invitation)
 
 
 def start(invitation: Invitation) -> DraftAnswers:
@@ -200,7 +205,9 @@ class SubmitResult:
     page: Page | None = None  # where to go for an incomplete questionnaire
 
 
-def submit(questionnaire: Questionnaire, wave: Wave, invitation_id: int, language: str) -> SubmitResult:
+def submit(
+    questionnaire: Questionnaire, *, wave_id: int, version_id: int, invitation_id: int, language: str
+) -> SubmitResult:
     """Move the draft into an anonymous response, exactly once, in the caller's transaction.
 
     The conditional UPDATE is the guard against double submits: under concurrent submits on
@@ -228,8 +235,8 @@ def submit(questionnaire: Questionnaire, wave: Wave, invitation_id: int, languag
         return SubmitResult("already_submitted")
     db.session.add(
         Response(
-            wave_id=wave.id,
-            questionnaire_version_id=wave.questionnaire_version_id,
+            wave_id=wave_id,
+            questionnaire_version_id=version_id,
             submitted_on=today(),
             language=language,
             source="web",

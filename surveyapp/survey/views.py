@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, redirect, render_template, request, session, url_for
@@ -12,42 +13,95 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
 from surveyapp.forms import build_page_form, page_answers
-from surveyapp.models import Invitation, QuestionnaireVersion, Wave
+from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, service
 
 SESSION_KEY = "invitation_id"
 
 
-def _language(invitation: Invitation) -> str:
+@dataclass(frozen=True)
+class Visit:
+    """What every respondent page needs, read in one statement of plain columns.
+
+    Pages run this on every request of every respondent, so it reads columns rather than ORM
+    entities; the few paths that write load the rows they change.
+    """
+
+    invitation_id: int
+    wave_id: int
+    languages: list[str]
+    version_id: int
+    questionnaire: Questionnaire
+    draft: DraftView | None
+
+
+@dataclass(frozen=True)
+class DraftView:
+    answers: dict[str, Any]
+    pages_done: list[str]
+    current_page: str | None
+
+
+def _language(visit: Visit) -> str:
     wanted = str(get_locale() or "nl")
-    languages = invitation.wave.languages or ["nl"]
+    languages = visit.languages or ["nl"]
     return wanted if wanted in languages else languages[0]
 
 
-def _current() -> tuple[Invitation, Questionnaire]:
-    """The invitation this browser opened, or a clear 4xx when there is none or it is done."""
+def _current(*, with_draft: bool = False) -> Visit:
+    """The invitation this browser opened, or a clear 4xx when there is none or it is done.
+
+    Pages that save read the draft again under a row lock instead of here.
+    """
     invitation_id = session.get(SESSION_KEY)
-    # One query for the invitation, its wave and the version's hash: this runs on every page.
-    row = (
-        db.session.execute(
-            select(Invitation, Wave, QuestionnaireVersion.content_hash)
+    row: Any = None  # a Row of six columns, four more with the draft
+    if isinstance(invitation_id, int):
+        query = (
+            select(
+                Invitation.submitted,
+                Wave.id,
+                Wave.state,
+                Wave.languages,
+                Wave.questionnaire_version_id,
+                QuestionnaireVersion.content_hash,
+            )
             .join(Wave, Wave.id == Invitation.wave_id)
             .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
             .where(Invitation.id == invitation_id)
-        ).one_or_none()
-        if isinstance(invitation_id, int)
-        else None
-    )
-    if row is None:
+        )
+        if with_draft:
+            query = query.add_columns(
+                DraftAnswers.id, DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page
+            ).outerjoin(DraftAnswers, DraftAnswers.invitation_id == Invitation.id)
+        row = db.session.execute(query).one_or_none()
+    if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
-    invitation, wave, content_hash = row
-    check = service.check_invitation(invitation)
-    if check.state == "submitted":
+    submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
+    state = service.link_state(submitted=submitted, wave_state=wave_state)
+    if state == "submitted":
         abort(409, _("This questionnaire has already been submitted. Thank you!"))
-    if check.state == "closed":
+    if state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
-    return invitation, service.questionnaire_by_hash(content_hash, wave.questionnaire_version_id)
+    draft = None
+    if with_draft and row[6] is not None:
+        answers, pages_done, current_page = row[7:10]
+        draft = DraftView(answers=answers or {}, pages_done=pages_done or [], current_page=current_page)
+    return Visit(
+        invitation_id=invitation_id,
+        wave_id=wave_id,
+        languages=languages or [],
+        version_id=version_id,
+        questionnaire=service.questionnaire_by_hash(content_hash, version_id),
+        draft=draft,
+    )
+
+
+def _started_draft(visit: Visit) -> DraftAnswers:
+    """The draft of a visit whose draft row is missing (a planner reset it): create it now."""
+    invitation = db.session.get(Invitation, visit.invitation_id)
+    assert invitation is not None  # _current just read it
+    return service.start(invitation)
 
 
 def _token_key() -> str:
@@ -80,8 +134,8 @@ def open_link(token: str) -> Any:
 
 @bp.get("/survey/")
 def welcome() -> str:
-    invitation, questionnaire = _current()
-    draft = service.draft_of(invitation.id)
+    visit = _current(with_draft=True)
+    questionnaire, draft = visit.questionnaire, visit.draft
     answers = draft.answers if draft else {}
     nav = service.navigation(questionnaire, answers)
     resume_page = draft.current_page if draft and draft.pages_done else None
@@ -90,7 +144,7 @@ def welcome() -> str:
     return render_template(
         "survey/welcome.html",
         questionnaire=questionnaire,
-        lang=_language(invitation),
+        lang=_language(visit),
         first_page=nav.pages[0].id,
         resume_page=resume_page,
     )
@@ -120,16 +174,19 @@ def _render_page(
 
 @bp.get("/survey/p/<page_id>")
 def page(page_id: str) -> str:
-    invitation, questionnaire = _current()
-    draft = service.draft_of(invitation.id) or service.start(invitation)
-    answers = dict(draft.answers or {})
+    visit = _current(with_draft=True)
+    questionnaire = visit.questionnaire
+    if visit.draft is None:
+        answers = dict(_started_draft(visit).answers or {})
+        db.session.commit()
+    else:
+        answers = visit.draft.answers
     nav = service.navigation(questionnaire, answers)
     if nav.index(page_id) is None:
         abort(404, _("This page is not part of your questionnaire."))
     current = questionnaire.pages[questionnaire.page_index(page_id)]
-    lang = _language(invitation)
+    lang = _language(visit)
     form = build_page_form(questionnaire, current, lang, answers)
-    db.session.commit()
     return _render_page(questionnaire, current, form, answers, lang)
 
 
@@ -145,14 +202,15 @@ def _partial_answers(form: Any) -> dict[str, Any]:
 
 @bp.post("/survey/p/<page_id>")
 def save(page_id: str) -> Any:
-    invitation, questionnaire = _current()
-    draft = service.draft_of(invitation.id, for_update=True) or service.start(invitation)
+    visit = _current()
+    questionnaire = visit.questionnaire
+    draft = service.draft_of(visit.invitation_id, for_update=True) or _started_draft(visit)
     answers = dict(draft.answers or {})
     nav = service.navigation(questionnaire, answers)
     if nav.index(page_id) is None:
         abort(404, _("This page is not part of your questionnaire."))
     current = questionnaire.pages[questionnaire.page_index(page_id)]
-    lang = _language(invitation)
+    lang = _language(visit)
     action = request.form.get("action", "next")
     if action not in {"next", "back", "save"}:
         abort(400, _("Unknown action."))
@@ -195,10 +253,10 @@ def _answer_text(questionnaire: Questionnaire, key: str, value: Any, lang: str) 
 
 @bp.get("/survey/review")
 def review() -> str:
-    invitation, questionnaire = _current()
-    draft = service.draft_of(invitation.id)
-    answers = questionnaire.clean_answers(draft.answers if draft else {})
-    lang = _language(invitation)
+    visit = _current(with_draft=True)
+    questionnaire = visit.questionnaire
+    answers = questionnaire.clean_answers(visit.draft.answers if visit.draft else {})
+    lang = _language(visit)
     sections = []
     for page_ in questionnaire.visible_pages(answers):
         rows = []
@@ -231,15 +289,22 @@ def review() -> str:
 
 @bp.post("/survey/submit")
 def submit() -> WerkzeugResponse | tuple[str, int]:
-    invitation, questionnaire = _current()
-    result = service.submit(questionnaire, invitation.wave, invitation.id, _language(invitation))
+    visit = _current()
+    questionnaire = visit.questionnaire
+    result = service.submit(
+        questionnaire,
+        wave_id=visit.wave_id,
+        version_id=visit.version_id,
+        invitation_id=visit.invitation_id,
+        language=_language(visit),
+    )
     if result.outcome == "incomplete" and result.page is not None:
         db.session.rollback()
         return redirect(url_for("survey.page", page_id=result.page.id, incomplete=1))
     if result.outcome == "already_submitted":
         db.session.rollback()
         return render_template("survey/already.html"), 409
-    thanks = localize(questionnaire.thanks, _language(invitation))
+    thanks = localize(questionnaire.thanks, _language(visit))
     db.session.commit()
     session.pop(SESSION_KEY, None)
     session["thanks"] = thanks
