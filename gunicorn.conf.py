@@ -58,8 +58,9 @@ Why these values:
   per-address rate limits need werkzeug's ``ProxyFix`` (an app setting, not a gunicorn one).
 * **Access log.** One JSON object per line, without the query string, with personal-link tokens
   replaced by ``[token]`` and without the client address (the app keeps no IP next to a survey
-  step either). The app's own request log (``surveyapp.requests``) already carries the request
-  id and duration, so ``ACCESS_LOG=off`` avoids the duplicate line where that log is collected.
+  step either), with the app's request id. While it is on, the app's own per-request line
+  (``surveyapp.requests``) is turned off (``LOG_REQUESTS=0`` unless set), so each request is
+  logged once; with ``ACCESS_LOG=off`` the app's line takes its place.
 """
 
 from __future__ import annotations
@@ -135,6 +136,10 @@ limit_request_fields = 100
 
 _access = os.environ.get("ACCESS_LOG", "-").strip()
 accesslog = None if _access.lower() in {"", "off", "none", "0", "false"} else _access
+# The access log has method, path, status, duration and the app's request id: the app's own
+# per-request line would say it all again (and cost a log line per request). gunicorn sets
+# raw_env in the master before it loads the app.
+raw_env = ["LOG_REQUESTS=0"] if accesslog and "LOG_REQUESTS" not in os.environ else []
 errorlog = os.environ.get("ERROR_LOG", "-")
 loglevel = os.environ.get("LOG_LEVEL", "info")
 

@@ -69,6 +69,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
         # Behind N reverse proxies, trust N X-Forwarded-For/-Proto hops (0 = not behind a proxy).
         # Without it every respondent would share the proxy's address and its rate limit.
+        # One JSON line per request from the app; gunicorn.conf.py turns it off when gunicorn's
+        # access log (which carries the same request id) is on, so a request is logged once.
+        "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), default=True),
         "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "SUPPRESSION_THRESHOLD": int(env.get("SUPPRESSION_THRESHOLD", "10")),
     }

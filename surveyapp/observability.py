@@ -65,9 +65,13 @@ def init_app(app: Flask) -> None:
         g.request_id = incoming if REQUEST_ID.match(incoming) else secrets.token_hex(8)
         g.request_started = time.perf_counter()
 
+    log_requests = app.config.get("LOG_REQUESTS", True)
+
     @app.after_request
     def log_request(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        if not log_requests:
+            return response  # gunicorn's access log already has this line (with the request id)
         started = g.get("request_started")
         fields = {
             "request_id": g.get("request_id"),

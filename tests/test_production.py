@@ -79,6 +79,15 @@ def test_request_log_has_request_id_and_no_token(app: Flask, caplog: pytest.LogC
     assert redact_path("/s/abc/opt-out") == "/s/[token]/opt-out"
 
 
+def test_request_line_can_be_left_to_the_access_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Under gunicorn (LOG_REQUESTS=0) the access log has the line; the request id is still returned."""
+    app = make_app(f"sqlite:///{tmp_path / 'quiet.db'}", tmp_path, LOG_REQUESTS=False)
+    with caplog.at_level(logging.INFO, logger="surveyapp.requests"):
+        response = app.test_client().get("/healthz", headers={"X-Request-ID": "quiet-1234"})
+    assert response.headers["X-Request-ID"] == "quiet-1234"
+    assert not [r for r in caplog.records if r.name == "surveyapp.requests"]
+
+
 def test_personal_link_is_rate_limited_per_token(app: Flask) -> None:
     tokens = make_wave(app)
     client = app.test_client()

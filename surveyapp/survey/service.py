@@ -149,16 +149,38 @@ def navigation(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Navi
     return Navigation(questionnaire.visible_pages(answers))
 
 
+@dataclass(frozen=True)
+class DraftState:
+    """A draft's contents as plain values: what the page views read and write."""
+
+    answers: dict[str, Any]
+    pages_done: list[str]
+    current_page: str | None
+
+
+def lock_draft(invitation_id: int) -> DraftState | None:
+    """The draft under a row lock: two browsers on the same link save one after the other."""
+    row = db.session.execute(
+        select(DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page)
+        .where(DraftAnswers.invitation_id == invitation_id)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        return None
+    return DraftState(dict(row.answers or {}), list(row.pages_done or []), row.current_page)
+
+
 def save_page(
     questionnaire: Questionnaire,
-    draft: DraftAnswers,
+    invitation_id: int,
+    draft: DraftState,
     page: Page,
     page_answers: Mapping[str, Any],
     *,
     completed: bool,
 ) -> dict[str, Any]:
     """Merge one page's answers into the draft; answers made irrelevant by a change are dropped."""
-    answers = dict(draft.answers or {})
+    answers = dict(draft.answers)
     for key, value in page_answers.items():
         if value is None:
             answers.pop(key, None)
@@ -166,14 +188,22 @@ def save_page(
             answers[key] = value
     # The page's own keys that are no longer shown (a matrix row hidden by now) go too.
     answers = questionnaire.clean_answers(answers)
-    draft.answers = answers
-    done = [p for p in (draft.pages_done or []) if p != page.id]
+    done = [p for p in draft.pages_done if p != page.id]
     if completed:
         done.append(page.id)
-    draft.pages_done = done
-    nav = navigation(questionnaire, answers)
-    following = nav.after(page.id)
-    draft.current_page = following.id if (completed and following) else page.id
+    following = navigation(questionnaire, answers).after(page.id)
+    # One UPDATE statement (no ORM unit of work): this runs on every page a respondent saves.
+    db.session.execute(
+        update(DraftAnswers)
+        .where(DraftAnswers.invitation_id == invitation_id)
+        .values(
+            answers=answers,
+            pages_done=done,
+            current_page=following.id if (completed and following) else page.id,
+            updated_at=datetime.now(UTC),
+        )
+        .execution_options(synchronize_session=False)
+    )
     return answers
 
 

@@ -33,14 +33,7 @@ class Visit:
     languages: list[str]
     version_id: int
     questionnaire: Questionnaire
-    draft: DraftView | None
-
-
-@dataclass(frozen=True)
-class DraftView:
-    answers: dict[str, Any]
-    pages_done: list[str]
-    current_page: str | None
+    draft: service.DraftState | None
 
 
 def _language(visit: Visit) -> str:
@@ -86,7 +79,7 @@ def _current(*, with_draft: bool = False) -> Visit:
     draft = None
     if with_draft and row[6] is not None:
         answers, pages_done, current_page = row[7:10]
-        draft = DraftView(answers=answers or {}, pages_done=pages_done or [], current_page=current_page)
+        draft = service.DraftState(answers or {}, pages_done or [], current_page)
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -97,11 +90,12 @@ def _current(*, with_draft: bool = False) -> Visit:
     )
 
 
-def _started_draft(visit: Visit) -> DraftAnswers:
+def _started_draft(visit: Visit) -> service.DraftState:
     """The draft of a visit whose draft row is missing (a planner reset it): create it now."""
     invitation = db.session.get(Invitation, visit.invitation_id)
     assert invitation is not None  # _current just read it
-    return service.start(invitation)
+    draft = service.start(invitation)
+    return service.DraftState(dict(draft.answers or {}), list(draft.pages_done or []), draft.current_page)
 
 
 def _token_key() -> str:
@@ -176,14 +170,13 @@ def _render_page(
 def page(page_id: str) -> str:
     visit = _current(with_draft=True)
     questionnaire = visit.questionnaire
-    if visit.draft is None:
-        answers = dict(_started_draft(visit).answers or {})
-        db.session.commit()
-    else:
-        answers = visit.draft.answers
+    answers = visit.draft.answers if visit.draft else {}
     nav = service.navigation(questionnaire, answers)
     if nav.index(page_id) is None:
         abort(404, _("This page is not part of your questionnaire."))
+    if visit.draft is None:
+        _started_draft(visit)  # a request that fails changes nothing, so only now
+        db.session.commit()
     current = questionnaire.pages[questionnaire.page_index(page_id)]
     lang = _language(visit)
     form = build_page_form(questionnaire, current, lang, answers)
@@ -204,8 +197,8 @@ def _partial_answers(form: Any) -> dict[str, Any]:
 def save(page_id: str) -> Any:
     visit = _current()
     questionnaire = visit.questionnaire
-    draft = service.draft_of(visit.invitation_id, for_update=True) or _started_draft(visit)
-    answers = dict(draft.answers or {})
+    draft = service.lock_draft(visit.invitation_id) or _started_draft(visit)
+    answers = draft.answers
     nav = service.navigation(questionnaire, answers)
     if nav.index(page_id) is None:
         abort(404, _("This page is not part of your questionnaire."))
@@ -220,14 +213,18 @@ def save(page_id: str) -> Any:
         if not form.validate():
             db.session.rollback()
             return _render_page(questionnaire, current, form, answers, lang), 422
-        answers = service.save_page(questionnaire, draft, current, page_answers(form), completed=True)
+        answers = service.save_page(
+            questionnaire, visit.invitation_id, draft, current, page_answers(form), completed=True
+        )
         db.session.commit()
         following = service.navigation(questionnaire, answers).after(page_id)
         if following is None:
             return redirect(url_for("survey.review"))
         return redirect(url_for("survey.page", page_id=following.id))
 
-    answers = service.save_page(questionnaire, draft, current, _partial_answers(form), completed=False)
+    answers = service.save_page(
+        questionnaire, visit.invitation_id, draft, current, _partial_answers(form), completed=False
+    )
     db.session.commit()
     if action == "save":
         return redirect(url_for("survey.saved"))
