@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from surveyapp.analysis._cube import (
     GroupCube,
@@ -25,6 +25,7 @@ from surveyapp.analysis._cube import (
     numeric_matrix,
     overall_coding,
 )
+from surveyapp.analysis._dist import beta_ppf, t_ppf
 from surveyapp.analysis._plain import optional_float, plain
 from surveyapp.analysis.design import SurveyDesign, variance_from_moments
 from surveyapp.analysis.errors import InvalidInputError
@@ -333,10 +334,10 @@ def korn_graubard_interval(
     alpha = 1 - level
     inside = (prop > 0) & (prop < 1) & (s > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = stats.t.ppf(alpha / 2, rows - 1) / stats.t.ppf(alpha / 2, d)
+        ratio = t_ppf(alpha / 2, rows - 1) / t_ppf(alpha / 2, d)
         n_eff = np.where(inside, prop * (1 - prop) / s**2 * ratio**2, 1.0)
-        low = stats.beta.ppf(alpha / 2, n_eff * prop, n_eff * (1 - prop) + 1)
-        high = stats.beta.ppf(1 - alpha / 2, n_eff * prop + 1, n_eff * (1 - prop))
+        low = beta_ppf(alpha / 2, n_eff * prop, n_eff * (1 - prop) + 1)
+        high = beta_ppf(1 - alpha / 2, n_eff * prop + 1, n_eff * (1 - prop))
     edge_low, edge_high = _boundary_interval(prop, count, d, level)
     defined = inside & (d >= 1)
     return np.where(defined, low, edge_low), np.where(defined, high, edge_high)
@@ -357,7 +358,7 @@ def _boundary_interval(
 
 def _t_quantile(df: FloatArray, level: float) -> FloatArray:
     with np.errstate(invalid="ignore"):
-        quantile: FloatArray = np.where(df >= 1, stats.t.ppf(0.5 + level / 2, np.maximum(df, 1)), np.nan)
+        quantile: FloatArray = np.where(df >= 1, t_ppf(0.5 + level / 2, np.maximum(df, 1)), np.nan)
     return quantile
 
 

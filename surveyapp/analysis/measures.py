@@ -43,8 +43,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from surveyapp.analysis._dist import t_ppf, t_sf
 from surveyapp.analysis.design import SurveyDesign, covariance_from_moments, variance_from_moments
 from surveyapp.analysis.errors import (
     AnalysisError,
@@ -1086,7 +1087,7 @@ def _reach_rows(
 ) -> list[ReachIndex]:
     """ReachIndex rows of one variable and user definition (the rules of `reach_indices`)."""
     df = n_known - 1
-    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    quantile = float(t_ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
     rows: list[ReachIndex] = []
     for k, category in enumerate(categories):
         register_share = float(shares[category])
@@ -1643,9 +1644,9 @@ def _wave_changes(
         difference = later - first
         parts = np.where(v1 > 0, v1**2 / first_df, 0.0) + np.where(v2 > 0, v2**2 / later_df, 0.0)
         df = np.where(parts > 0, variance**2 / parts, np.minimum(first_df, later_df))
-        quantile = stats.t.ppf(0.5 + options.level / 2, np.where(defined, df, 1.0))
+        quantile = t_ppf(0.5 + options.level / 2, np.where(defined, df, 1.0))
         t = np.where(se > 0, difference / se, np.nan)
-        p = np.where(se > 0, 2 * stats.t.sf(np.abs(t), np.where(defined, df, 1.0)), np.nan)
+        p = np.where(se > 0, 2 * t_sf(np.abs(t), np.where(defined, df, 1.0)), np.nan)
     rows = []
     for k, (row, _) in enumerate(pairs):
         ok = bool(defined[k])

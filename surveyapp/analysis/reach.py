@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from surveyapp.analysis._cube import GroupCoding, build_cubes, code_group
+from surveyapp.analysis._dist import t_ppf
 from surveyapp.analysis._plain import plain, plain_label
 from surveyapp.analysis.design import SurveyDesign
 from surveyapp.analysis.errors import InvalidInputError, UnknownCategoryError
@@ -112,7 +112,7 @@ def _reach_for_variable(
     n_known = int(statistics.n[0, 0]) if categories else 0
     n_users = cube.sum_y.sum(axis=0)[0]
     df = n_known - 1
-    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    quantile = float(t_ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
     results = []
     for k, category in enumerate(categories):
         register_share = register[category]

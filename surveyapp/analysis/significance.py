@@ -7,18 +7,15 @@ means with their covariance, and `svyglm(family=quasibinomial())`.
 from __future__ import annotations
 
 import dataclasses
-import gc
 from collections import defaultdict
-from collections.abc import Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special, stats
-from statsmodels.stats.multitest import multipletests
+from scipy import special
 
 from surveyapp.analysis._cube import (
     BLOCK_ELEMENTS,
@@ -28,6 +25,7 @@ from surveyapp.analysis._cube import (
     code_group,
     code_groups,
 )
+from surveyapp.analysis._dist import chi2_sf, f_sf, t_ppf, t_sf
 from surveyapp.analysis._plain import optional_float, plain, plain_label
 from surveyapp.analysis.design import (
     SurveyDesign,
@@ -47,37 +45,40 @@ ADJUST_METHODS: tuple[str, ...] = ("holm", "fdr_bh", "none")
 
 
 def adjust_p_values(p_values: Sequence[float | None], method: AdjustMethod) -> list[float | None]:
-    """Holm or Benjamini-Hochberg adjusted p-values; None (untestable) entries stay None."""
+    """Holm or Benjamini-Hochberg adjusted p-values (as R ``p.adjust``); None entries stay None."""
     if method not in ("holm", "fdr_bh"):
         raise InvalidInputError(f"Adjustment method must be 'holm' or 'fdr_bh', not {method!r}.")
     present = [index for index, p in enumerate(p_values) if p is not None and np.isfinite(p)]
     adjusted: list[float | None] = [None] * len(p_values)
     if present:
         raw = np.array([p_values[index] for index in present], dtype=np.float64)
-        # statsmodels' default is holm-sidak: always name the method.
-        with _frozen_heap():
-            _, corrected, _, _ = multipletests(raw, alpha=0.05, method=method)
+        corrected = _holm(raw) if method == "holm" else _benjamini_hochberg(raw)
         for index, value in zip(present, corrected, strict=True):
             adjusted[index] = float(value)
     return adjusted
 
 
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Make statsmodels' explicit gc.collect() (holm branch) cheap.
+# Both corrections are a sort and a cumulative extreme (R's p.adjust, a few lines each); written
+# out here rather than imported from statsmodels, whose import alone took 0.3 s of the analysis.
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down: the k-th smallest p times (m - k + 1), made monotone, capped at 1."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    result = np.empty(m)
+    result[order] = np.minimum(stepped, 1.0)
+    return result
 
-    It runs on every call; with a large live heap (thousands of result objects) each full
-    collection took ~0.2 s, per family of comparisons. Freezing moves the existing objects
-    out of the collector's view for the call. An application that froze the heap itself
-    (e.g. a pre-forking server) keeps its freeze: we then do not unfreeze.
-    """
-    already_frozen = gc.get_freeze_count() > 0
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if not already_frozen:
-            gc.unfreeze()
+
+def _benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg: the k-th smallest p times m / k, made monotone from the top, capped at 1."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")[::-1]
+    scaled = p[order] * m / (m - np.arange(m))
+    stepped = np.minimum.accumulate(scaled)
+    result = np.empty(m)
+    result[order] = np.minimum(stepped, 1.0)
+    return result
 
 
 def _check_adjust(adjust: str) -> None:
@@ -246,8 +247,8 @@ def _rao_scott_same_shape(
     ndf = trace**2 / trace_sq
     f = pearson / trace
     chisq = pearson / (trace / df)
-    p_f = stats.f.sf(f, ndf, ndf * nu)
-    p_chisq = stats.chi2.sf(chisq, df)
+    p_f = f_sf(f, ndf, ndf * nu)
+    p_chisq = chi2_sf(chisq, df)
     return [
         RaoScottTest(
             item=items[t],
@@ -476,7 +477,7 @@ def domain_difference(
         float(a.ravel()[0]) for a in _difference(table.design, inside, other)
     )
     df = table.design.degf
-    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    quantile = float(t_ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
     t = difference / se if se > 0 else float("nan")
     shift = float(table.shift[j])
     return GroupComparison(
@@ -494,7 +495,7 @@ def domain_difference(
         ci_high=optional_float(difference + quantile * se),
         t=optional_float(t),
         df=df,
-        p_value=optional_float(float(2 * stats.t.sf(abs(t), df))),
+        p_value=optional_float(float(2 * t_sf(abs(t), df))),
         level=level,
         versus=versus,
     )
@@ -516,13 +517,13 @@ def group_vs_rest(
         raise InvalidInputError(f"Confidence level must be between 0 and 1, not {level!r}.")
     design = table.design
     df = design.degf
-    quantile = float(stats.t.ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
+    quantile = float(t_ppf(0.5 + level / 2, df)) if df >= 1 else float("nan")
     results: list[GroupComparison] = []
     for cube in table.cubes[1:]:
         difference, se, group_estimate, rest_estimate, n_group, n_rest = _rest_contrast(design, cube)
         with np.errstate(invalid="ignore", divide="ignore"):
             t = difference / se
-            p_value = 2 * stats.t.sf(np.abs(t), df)
+            p_value = 2 * t_sf(np.abs(t), df)
         low, high = difference - quantile * se, difference + quantile * se
         shift = table.shift
         arrays = [group_estimate + shift, rest_estimate + shift, difference, se, low, high, t]
@@ -715,8 +716,8 @@ def logistic_fit(
     """Coefficients with t tests, CIs and odds ratios (R's summary.svyglm), from a fitted model."""
     se = np.sqrt(np.maximum(np.diag(covariance), 0.0))
     t = beta / se
-    p = 2 * stats.t.sf(np.abs(t), df)
-    quantile = float(stats.t.ppf(0.5 + level / 2, df))
+    p = 2 * t_sf(np.abs(t), df)
+    quantile = float(t_ppf(0.5 + level / 2, df))
     coefficients = tuple(
         Coefficient(
             term=term,
@@ -878,9 +879,9 @@ def wave_difference_from_numbers(
         variance_2**2 / df_later if variance_2 > 0 else 0.0
     )
     df = variance**2 / parts if parts > 0 else float(min(df_earlier, df_later))
-    quantile = float(stats.t.ppf(0.5 + level / 2, df))
+    quantile = float(t_ppf(0.5 + level / 2, df))
     t = difference / se if se > 0 else None
-    p_value = float(2 * stats.t.sf(abs(t), df)) if t is not None else None
+    p_value = float(2 * t_sf(abs(t), df)) if t is not None else None
     return WaveDifference(
         earlier=earlier,
         later=later,

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from surveyapp.analysis import (
@@ -37,6 +39,29 @@ def test_holm_and_bh_match_hand_computation() -> None:
     assert bh == [pytest.approx(0.04), third, third, None, 0.5]
     with pytest.raises(InvalidInputError):
         adjust_p_values(raw, "holm-sidak")  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.floats(min_value=0.0, max_value=1.0), st.sampled_from([0.01, 0.05, 0.2])),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from(["holm", "fdr_bh"]),
+)
+def test_adjustment_equals_statsmodels(raw: list[float | None], method: str) -> None:
+    """Our Holm / Benjamini-Hochberg equal statsmodels' multipletests (ties and None included)."""
+    from statsmodels.stats.multitest import multipletests
+
+    ours = adjust_p_values(raw, method)  # type: ignore[arg-type]
+    present = [p for p in raw if p is not None]
+    if not present:
+        assert ours == [None] * len(raw)
+        return
+    _, theirs, _, _ = multipletests(np.array(present), method=method)
+    assert [p for p in ours if p is not None] == pytest.approx(list(theirs), abs=1e-15)
+    assert [p is None for p in ours] == [p is None for p in raw]
 
 
 @pytest.fixture

@@ -231,3 +231,30 @@ def test_wave_mode(app: Flask, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = valid_json(out)
     assert data["compared_with"]["slug"] == "cli-2025" and data["wave_changes"]  # type: ignore[index]
+
+
+def test_console_script_runs_analyze_without_flask() -> None:
+    """`surveyapp analyze` skips the Flask CLI import (a tenth of the analysis' time budget)."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['surveyapp', 'analyze', '--help']\n"
+        "from surveyapp.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('flask loaded' if 'flask' in sys.modules else 'no flask')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "Usage: surveyapp analyze" in result.stdout
+    assert result.stdout.strip().endswith("no flask")
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv=['surveyapp','--help']; from surveyapp.entry import main; main()",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert other.returncode == 0 and "analyze" in other.stdout and "questionnaire" in other.stdout
