@@ -223,6 +223,17 @@ class _ScrubRecords:
 # --- server hooks -------------------------------------------------------------------------------
 
 
+def on_starting(server: Any) -> None:
+    """Refuse to serve with the development secret key: anyone could forge a respondent's session."""
+    from surveyapp.config import DEFAULT_SECRET_KEY
+
+    if (os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY) == DEFAULT_SECRET_KEY:
+        raise SystemExit(
+            "SECRET_KEY is not set: gunicorn serves surveyapp in production, where the development "
+            "key would let anyone forge session cookies. Set SECRET_KEY (see `surveyapp check`)."
+        )
+
+
 def when_ready(server: Any) -> None:
     # Objects imported by the preloaded app are never collected: freezing them keeps the garbage
     # collector from writing to (and so un-sharing) their copy-on-write pages in every worker.

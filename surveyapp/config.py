@@ -31,7 +31,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     """Read every setting from the environment; the defaults give the embedded SQLite set-up."""
     env = os.environ
     return {
-        "SECRET_KEY": env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
+        "SECRET_KEY": env.get("SECRET_KEY") or DEFAULT_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL") or None,

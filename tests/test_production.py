@@ -127,3 +127,26 @@ def test_proxy_fix_trusts_the_configured_hops(app: Flask, tmp_path: Path) -> Non
     seen = behind.test_client().get("/whoami-test", headers={"X-Forwarded-For": "203.0.113.7"}).text
     assert seen == "203.0.113.7"
     assert app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+
+
+def test_gunicorn_refuses_the_development_secret_key(tmp_path: Path) -> None:
+    """gunicorn is the production server: without SECRET_KEY it stops before serving anything."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
+    env["SURVEYAPP_INSTANCE_PATH"] = str(tmp_path)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    result = subprocess.run(
+        [str(gunicorn), "-c", str(repo / "gunicorn.conf.py"), "-b", "127.0.0.1:0", "wsgi:app"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Booting worker" not in result.stderr
