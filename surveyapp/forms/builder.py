@@ -47,7 +47,7 @@ def _question_fields(
 # fields, not per request: a class with its unbound fields and validators is the costly part of
 # a form, and a page has only a handful of shapes (matrix rows shown or hidden by earlier answers).
 _FORM_CLASSES: dict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = {}
-_FORM_CLASSES_MAX = 1024
+_FORM_CLASSES_MAX = 256  # about 20 kB each: at most ~5 MB per worker; the common shapes stay hot
 
 
 def _shape(
