@@ -99,6 +99,26 @@ def test_matrix_rows_follow_earlier_answers_and_multiple_choice(
     assert not bad.validate() and "q_hulp" in bad.errors
 
 
+def test_form_classes_are_reused_per_shape_and_language(
+    request_app: Flask, questionnaire: Questionnaire
+) -> None:
+    """The cached form class depends on the visible rows and the language, never on the answers given."""
+    page = questionnaire.pages[questionnaire.page_index("gebruik")]
+    only_sint = {"ken_aanbod/pluspas": "nee", "ken_aanbod/sintgeschenk": "ja"}
+    both = {"ken_aanbod/pluspas": "ja", "ken_aanbod/sintgeschenk": "ja"}
+    first = build_page_form(questionnaire, page, "nl", {**only_sint, "hulp": ["financieel"]})
+    again = build_page_form(questionnaire, page, "nl", {**only_sint, "gebruik_aanbod/sintgeschenk": "nee"})
+    assert type(first) is type(again)  # same shape: one class
+    assert first.q_hulp.data == ["financieel"] and again.q_hulp.data is None  # each its own answers
+    assert again.q_gebruik_aanbod__sintgeschenk.data == "nee"
+    wider = build_page_form(questionnaire, page, "nl", both)
+    assert type(wider) is not type(first) and "q_gebruik_aanbod__pluspas" in wider.field_questions
+    english = build_page_form(questionnaire, page, "en", only_sint)
+    assert type(english) is not type(first)
+    assert english.q_hulp.label.text == "What did you seek help for?"
+    assert first.q_hulp.label.text == "Waarvoor zocht u hulp?"
+
+
 def test_rating_text_and_long_text(request_app: Flask, questionnaire: Questionnaire) -> None:
     answers = {"gebruik_aanbod/pluspas": "ja", "hulp": ["financieel"]}
     form = form_for(
