@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response
@@ -158,13 +158,28 @@ class DraftState:
     current_page: str | None
 
 
+# The two statements of every page save, built once (with bound parameters) rather than per request.
+_LOCK_DRAFT = (
+    select(DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page)
+    .where(DraftAnswers.invitation_id == bindparam("invitation_id"))
+    .with_for_update()
+)
+_STORE_DRAFT = (
+    update(DraftAnswers)
+    .where(DraftAnswers.invitation_id == bindparam("of_invitation"))
+    .values(
+        answers=bindparam("new_answers", type_=DraftAnswers.__table__.c.answers.type),
+        pages_done=bindparam("new_pages_done", type_=DraftAnswers.__table__.c.pages_done.type),
+        current_page=bindparam("new_current_page"),
+        updated_at=bindparam("new_updated_at", type_=DraftAnswers.__table__.c.updated_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def lock_draft(invitation_id: int) -> DraftState | None:
     """The draft under a row lock: two browsers on the same link save one after the other."""
-    row = db.session.execute(
-        select(DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page)
-        .where(DraftAnswers.invitation_id == invitation_id)
-        .with_for_update()
-    ).one_or_none()
+    row = db.session.execute(_LOCK_DRAFT, {"invitation_id": invitation_id}).one_or_none()
     if row is None:
         return None
     return DraftState(dict(row.answers or {}), list(row.pages_done or []), row.current_page)
@@ -194,15 +209,14 @@ def save_page(
     following = navigation(questionnaire, answers).after(page.id)
     # One UPDATE statement (no ORM unit of work): this runs on every page a respondent saves.
     db.session.execute(
-        update(DraftAnswers)
-        .where(DraftAnswers.invitation_id == invitation_id)
-        .values(
-            answers=answers,
-            pages_done=done,
-            current_page=following.id if (completed and following) else page.id,
-            updated_at=datetime.now(UTC),
-        )
-        .execution_options(synchronize_session=False)
+        _STORE_DRAFT,
+        {
+            "of_invitation": invitation_id,
+            "new_answers": answers,
+            "new_pages_done": done,
+            "new_current_page": following.id if (completed and following) else page.id,
+            "new_updated_at": datetime.now(UTC),
+        },
     )
     return answers
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import abort, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
@@ -42,6 +42,26 @@ def _language(visit: Visit) -> str:
     return wanted if wanted in languages else languages[0]
 
 
+# Built once: this runs on every request of every respondent (the compiled SQL is cached by
+# SQLAlchemy anyway; this also saves building the statement each time).
+_VISIT = (
+    select(
+        Invitation.submitted,
+        Wave.id,
+        Wave.state,
+        Wave.languages,
+        Wave.questionnaire_version_id,
+        QuestionnaireVersion.content_hash,
+    )
+    .join(Wave, Wave.id == Invitation.wave_id)
+    .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
+    .where(Invitation.id == bindparam("invitation_id"))
+)
+_VISIT_WITH_DRAFT = _VISIT.add_columns(
+    DraftAnswers.id, DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page
+).outerjoin(DraftAnswers, DraftAnswers.invitation_id == Invitation.id)
+
+
 def _current(*, with_draft: bool = False) -> Visit:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done.
 
@@ -50,24 +70,8 @@ def _current(*, with_draft: bool = False) -> Visit:
     invitation_id = session.get(SESSION_KEY)
     row: Any = None  # a Row of six columns, four more with the draft
     if isinstance(invitation_id, int):
-        query = (
-            select(
-                Invitation.submitted,
-                Wave.id,
-                Wave.state,
-                Wave.languages,
-                Wave.questionnaire_version_id,
-                QuestionnaireVersion.content_hash,
-            )
-            .join(Wave, Wave.id == Invitation.wave_id)
-            .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
-            .where(Invitation.id == invitation_id)
-        )
-        if with_draft:
-            query = query.add_columns(
-                DraftAnswers.id, DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page
-            ).outerjoin(DraftAnswers, DraftAnswers.invitation_id == Invitation.id)
-        row = db.session.execute(query).one_or_none()
+        query = _VISIT_WITH_DRAFT if with_draft else _VISIT
+        row = db.session.execute(query, {"invitation_id": invitation_id}).one_or_none()
     if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
