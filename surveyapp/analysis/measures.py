@@ -86,6 +86,7 @@ from surveyapp.analysis.significance import (
     adjust_p_values,
     group_vs_rest,
     logistic_fit,
+    newton_logistic,
     rao_scott_tests,
     survey_logistic,
 )
@@ -1501,7 +1502,7 @@ def categorical_logistic(
     s_n, s_y = total(None), total(y_fit)
     s_w, s_wy = total(weights), total(weights * y_fit)
     s_w2, s_w2y, s_w2y2 = total(w2), total(w2 * y_fit), total(w2 * y_fit * y_fit)
-    beta, iterations, information = _fit_patterns(
+    beta, iterations, information = newton_logistic(
         x, s_w.sum(axis=0) / mean_weight, s_wy.sum(axis=0) / mean_weight, max_iterations
     )
     mu = special.expit(x @ beta)
@@ -1518,45 +1519,6 @@ def categorical_logistic(
     if df < 1:
         raise ModelFitError(f"Too few complete respondents ({rows.size}) for the model.")
     return logistic_fit(name, terms, beta, covariance, int(rows.size), df, iterations, level)
-
-
-def _fit_patterns(
-    x: FloatArray, weight: FloatArray, weighted_y: FloatArray, max_iterations: int
-) -> tuple[FloatArray, int, FloatArray]:
-    """The Newton-Raphson of `survey_logistic` on pattern totals Σw and Σwy (same steps)."""
-    beta = np.zeros(x.shape[1])
-
-    def log_likelihood(b: FloatArray) -> float:
-        eta = x @ b
-        return float(np.sum(weighted_y * eta - weight * np.logaddexp(0.0, eta)))
-
-    current = log_likelihood(beta)
-    separation = ModelFitError(
-        "Logistic regression did not converge (complete or quasi-complete separation: "
-        "some predictor category has only 0s or only 1s)."
-    )
-    for iteration in range(1, max_iterations + 1):
-        mu = special.expit(x @ beta)
-        information = x.T @ (x * (weight * mu * (1 - mu))[:, None])
-        gradient = x.T @ (weighted_y - weight * mu)
-        try:
-            step = np.linalg.solve(information, gradient)
-        except np.linalg.LinAlgError as exc:
-            raise separation from exc
-        for _ in range(30):
-            candidate = beta + step
-            value = log_likelihood(candidate)
-            if value >= current - 1e-12 * abs(current):
-                break
-            step = step / 2
-        beta, current = candidate, value
-        if np.max(np.abs(x @ beta)) > 30:
-            raise separation
-        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
-            mu = special.expit(x @ beta)
-            information = x.T @ (x * (weight * mu * (1 - mu))[:, None])
-            return beta, iteration, information
-    raise separation
 
 
 def _odds(fit: Any, term: str) -> OddsRatio | None:

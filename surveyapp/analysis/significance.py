@@ -692,7 +692,7 @@ def survey_logistic(
     w = design.weights[complete]
     w = w / w.mean()
     y_fit = y[complete]
-    beta, iterations, information = _fit_logistic(x, y_fit, w, max_iterations)
+    beta, iterations, information = newton_logistic(x, w, w * y_fit, max_iterations)
     mu = special.expit(x @ beta)
     scores = np.zeros((design.n, x.shape[1]))
     scores[complete] = (x * (w * (y_fit - mu))[:, None]) @ np.linalg.inv(information)
@@ -772,15 +772,19 @@ def _level_name(level: Hashable) -> str:
     return str(value)
 
 
-def _fit_logistic(
-    x: FloatArray, y: FloatArray, w: FloatArray, max_iterations: int
+def newton_logistic(
+    x: FloatArray, weight: FloatArray, weighted_y: FloatArray, max_iterations: int
 ) -> tuple[FloatArray, int, FloatArray]:
-    """Newton-Raphson for the weighted logistic likelihood (concave, so it converges)."""
+    """Newton-Raphson for the weighted logistic likelihood (concave, so it converges).
+
+    Works on rows or on covariate patterns alike: ``weight`` is Σw and ``weighted_y`` is Σwy
+    per row of ``x`` (for single respondents simply w and w·y).
+    """
     beta = np.zeros(x.shape[1])
 
     def log_likelihood(b: FloatArray) -> float:
         eta = x @ b
-        return float(np.sum(w * (y * eta - np.logaddexp(0.0, eta))))
+        return float(np.sum(weighted_y * eta - weight * np.logaddexp(0.0, eta)))
 
     current = log_likelihood(beta)
     separation = ModelFitError(
@@ -789,8 +793,8 @@ def _fit_logistic(
     )
     for iteration in range(1, max_iterations + 1):
         mu = special.expit(x @ beta)
-        information = x.T @ (x * (w * mu * (1 - mu))[:, None])
-        gradient = x.T @ (w * (y - mu))
+        information = x.T @ (x * (weight * mu * (1 - mu))[:, None])
+        gradient = x.T @ (weighted_y - weight * mu)
         try:
             step = np.linalg.solve(information, gradient)
         except np.linalg.LinAlgError as exc:
@@ -808,7 +812,7 @@ def _fit_logistic(
             raise separation
         if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
             mu = special.expit(x @ beta)
-            information = x.T @ (x * (w * mu * (1 - mu))[:, None])
+            information = x.T @ (x * (weight * mu * (1 - mu))[:, None])
             return beta, iteration, information
     raise separation
 
