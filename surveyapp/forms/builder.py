@@ -10,7 +10,6 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
 from surveyapp.forms.registry import FIELD_BUILDERS, FieldSpec, initial_value, read_answer
-from surveyapp.questionnaire.expressions import evaluate
 from surveyapp.questionnaire.model import Page, Question, Questionnaire
 
 
@@ -60,9 +59,7 @@ def _shape(
             continue
         rows: tuple[str, ...] = ()
         if question.type == "matrix":
-            rows = tuple(
-                item.id for item in question.items if item.show_if is None or evaluate(item.show_if, answers)
-            )
+            rows = tuple(item.id for item in questionnaire.visible_items(question, answers))
         shape.append((question.id, rows))
     return tuple(shape)
 

@@ -103,9 +103,7 @@ def _multiple(
 
 def _matrix(qn: Questionnaire, question: Question, lang: str, answers: Mapping[str, Any]) -> list[FieldSpec]:
     specs = []
-    for item in question.items:
-        if not qn.item_visible(question, item, answers):
-            continue
+    for item in qn.visible_items(question, answers):
         key = f"{question.id}/{item.id}"
         field = CodeRadioField(
             localize(item.label, lang),

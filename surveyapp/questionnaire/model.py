@@ -222,6 +222,23 @@ class Questionnaire:
             return False
         return self.question_visible(question, answers)
 
+    def visible_items(self, question: Question, answers: Mapping[str, Any]) -> tuple[MatrixItem, ...]:
+        """A matrix's rows shown given the answers (none when the question is hidden).
+
+        The question's own visibility is judged once, not once per row as ``item_visible`` does.
+        """
+        if not self.question_visible(question, answers):
+            return ()
+        return tuple(
+            item for item in question.items if item.show_if is None or evaluate(item.show_if, answers)
+        )
+
+    def shown_answer_keys(self, question: Question, answers: Mapping[str, Any]) -> list[str]:
+        """The answer keys a shown question asks for: its id, or ``qid/item`` per visible matrix row."""
+        if question.type == "matrix":
+            return [f"{question.id}/{item.id}" for item in self.visible_items(question, answers)]
+        return [question.id]
+
     def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
         """Pages to show, given the answers so far (conditions only look at earlier pages)."""
         return [

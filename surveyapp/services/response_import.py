@@ -247,14 +247,7 @@ def unanswered_required(questionnaire: Questionnaire, answers: dict[str, Any]) -
     for question in questionnaire.questions:
         if not question.required or not questionnaire.question_visible(question, answers):
             continue
-        if question.type == "matrix":
-            keys = [
-                f"{question.id}/{item.id}"
-                for item in question.items
-                if questionnaire.item_visible(question, item, answers)
-            ]
-        else:
-            keys = [question.id]
+        keys = questionnaire.shown_answer_keys(question, answers)
         missing += [key for key in keys if answers.get(key) in (None, "", [])]
     return missing
 

@@ -157,6 +157,11 @@ class DraftState:
     pages_done: list[str]
     current_page: str | None
 
+    @classmethod
+    def of(cls, answers: Any, pages_done: Any, current_page: str | None) -> DraftState:
+        """From a draft row's values (JSON columns may be NULL), as fresh containers."""
+        return cls(dict(answers or {}), list(pages_done or []), current_page)
+
 
 # The two statements of every page save, built once (with bound parameters) rather than per request.
 _LOCK_DRAFT = (
@@ -182,7 +187,7 @@ def lock_draft(invitation_id: int) -> DraftState | None:
     row = db.session.execute(_LOCK_DRAFT, {"invitation_id": invitation_id}).one_or_none()
     if row is None:
         return None
-    return DraftState(dict(row.answers or {}), list(row.pages_done or []), row.current_page)
+    return DraftState.of(row.answers, row.pages_done, row.current_page)
 
 
 def save_page(
@@ -227,14 +232,7 @@ def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -
         for question in page.questions:
             if not question.required or not questionnaire.question_visible(question, answers):
                 continue
-            if question.type == "matrix":
-                keys = [
-                    f"{question.id}/{item.id}"
-                    for item in question.items
-                    if questionnaire.item_visible(question, item, answers)
-                ]
-            else:
-                keys = [question.id]
+            keys = questionnaire.shown_answer_keys(question, answers)
             if any(answers.get(key) in (None, "", []) for key in keys):
                 return page
     return None
@@ -257,7 +255,7 @@ def submit(
     The conditional UPDATE is the guard against double submits: under concurrent submits on
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
-    draft = draft_of(invitation_id, for_update=True)
+    draft = lock_draft(invitation_id)
     # Read the flag fresh (not from the identity map): a simultaneous submit that held the draft's
     # lock has committed by now, and then this one must say "already answered", not "incomplete".
     already = db.session.execute(

@@ -82,8 +82,7 @@ def _current(*, with_draft: bool = False) -> Visit:
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
     if with_draft and row[6] is not None:
-        answers, pages_done, current_page = row[7:10]
-        draft = service.DraftState(answers or {}, pages_done or [], current_page)
+        draft = service.DraftState.of(*row[7:10])
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -99,7 +98,7 @@ def _started_draft(visit: Visit) -> service.DraftState:
     invitation = db.session.get(Invitation, visit.invitation_id)
     assert invitation is not None  # _current just read it
     draft = service.start(invitation)
-    return service.DraftState(dict(draft.answers or {}), list(draft.pages_done or []), draft.current_page)
+    return service.DraftState.of(draft.answers, draft.pages_done, draft.current_page)
 
 
 def _token_key() -> str:
@@ -265,12 +264,11 @@ def review() -> str:
             if not question.answerable or not questionnaire.question_visible(question, answers):
                 continue
             if question.type == "matrix":
-                for item in question.items:
+                for item in questionnaire.visible_items(question, answers):
                     key = f"{question.id}/{item.id}"
-                    if questionnaire.item_visible(question, item, answers):
-                        label = f"{localize(question.label, lang)} — {localize(item.label, lang)}"
-                        value = answers.get(key)
-                        rows.append((label, _answer_text(questionnaire, key, value, lang) if value else None))
+                    label = f"{localize(question.label, lang)} — {localize(item.label, lang)}"
+                    value = answers.get(key)
+                    rows.append((label, _answer_text(questionnaire, key, value, lang) if value else None))
             else:
                 value = answers.get(question.id)
                 shown = (
