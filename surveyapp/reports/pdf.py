@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -280,6 +280,19 @@ def bar_chart(
     return _png_uri(figure)
 
 
+def interval_chart(
+    rows: Sequence[Any], label: Callable[[Any], str], *, value: str = "estimate", **options: Any
+) -> str:
+    """``bar_chart`` of result rows with a point value and ``ci_low``/``ci_high`` (missing drawn as 0)."""
+    return bar_chart(
+        [label(row) for row in rows],
+        [getattr(row, value) or 0 for row in rows],
+        [row.ci_low or 0 for row in rows],
+        [row.ci_high or 0 for row in rows],
+        **options,
+    )
+
+
 def _wrap(text: str, width: int) -> str:
     if len(text) <= width:
         return text
@@ -511,11 +524,9 @@ def build_context(
     if aw_sorted:
         aw_section["charts"].append(
             {
-                "uri": bar_chart(
-                    [labels.subject(r.subject) for r in aw_sorted],
-                    [r.estimate or 0 for r in aw_sorted],
-                    [r.ci_low or 0 for r in aw_sorted],
-                    [r.ci_high or 0 for r in aw_sorted],
+                "uri": interval_chart(
+                    aw_sorted,
+                    lambda r: labels.subject(r.subject),
                 ),
                 "alt": t("Bekendheid per aanbod", "Awareness by offering"),
             }
@@ -571,11 +582,9 @@ def build_context(
     if satisfaction_rows:
         sat_section["charts"].append(
             {
-                "uri": bar_chart(
-                    [labels.subject(o.subject) for o in satisfaction_rows],
-                    [o.estimate or 0 for o in satisfaction_rows],
-                    [o.ci_low or 0 for o in satisfaction_rows],
-                    [o.ci_high or 0 for o in satisfaction_rows],
+                "uri": interval_chart(
+                    satisfaction_rows,
+                    lambda o: labels.subject(o.subject),
                     reference=threshold,
                     reference_label=t(f"drempel {pct(threshold, lang)}", f"threshold {pct(threshold, lang)}"),
                 ),
@@ -602,11 +611,10 @@ def build_context(
     if visible_funnel:
         ma_section["charts"].append(
             {
-                "uri": bar_chart(
-                    [labels.item(s.item) for s in visible_funnel],
-                    [s.share or 0 for s in visible_funnel],
-                    [s.ci_low or 0 for s in visible_funnel],
-                    [s.ci_high or 0 for s in visible_funnel],
+                "uri": interval_chart(
+                    visible_funnel,
+                    lambda s: labels.item(s.item),
+                    value="share",
                     width=7.0,
                 ),
                 "alt": t("Trechter maatschappelijk assistent", "Social assistant funnel"),
@@ -694,14 +702,12 @@ def build_context(
         reach_shown = sorted(reach_any, key=lambda r: r.index or 0)[:14]
         reach_section["charts"].append(
             {
-                "uri": bar_chart(
-                    [
+                "uri": interval_chart(
+                    reach_shown,
+                    lambda r: (
                         f"{labels.group(r.group_var, r.group)} ({labels.group_var(r.group_var).lower()[:28]})"
-                        for r in reach_shown
-                    ],
-                    [r.index or 0 for r in reach_shown],
-                    [r.ci_low or 0 for r in reach_shown],
-                    [r.ci_high or 0 for r in reach_shown],
+                    ),
+                    value="index",
                     reference=1.0,
                     reference_label=t("evenredig bereik", "proportional reach"),
                     percent=False,
@@ -764,11 +770,9 @@ def build_context(
     if visible_needs:
         needs_section["charts"].append(
             {
-                "uri": bar_chart(
-                    [labels.item(r.item) for r in visible_needs],
-                    [r.estimate or 0 for r in visible_needs],
-                    [r.ci_low or 0 for r in visible_needs],
-                    [r.ci_high or 0 for r in visible_needs],
+                "uri": interval_chart(
+                    visible_needs,
+                    lambda r: labels.item(r.item),
                     xmax=min(1.0, max((r.ci_high or 0) for r in visible_needs) * 1.15 + 0.02),
                 ),
                 "alt": t("Behoeften", "Needs"),
