@@ -18,6 +18,8 @@ import os
 from flask import Flask, request
 from sqlalchemy import Engine, create_engine, text
 
+from surveyapp.pool import ping_when_idle
+
 TABLE = "baseline_hits"
 CREATE = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} "
@@ -40,8 +42,9 @@ def create_table(url: str) -> None:
 
 def create_baseline(url: str | None = None) -> Flask:
     app = Flask(__name__)
-    # The app's engine options: a pool per process, checked before use.
-    engine: Engine = create_engine(engine_url(url or os.environ["DATABASE_URL"]), pool_pre_ping=True)
+    # The app's engine set-up: a pool per process, connections pinged after an idle second.
+    engine: Engine = create_engine(engine_url(url or os.environ["DATABASE_URL"]))
+    ping_when_idle(engine, 1.0)
     app.extensions["baseline_engine"] = engine
 
     @app.route("/hit", methods=["GET", "POST"])

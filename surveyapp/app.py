@@ -10,6 +10,7 @@ from flask import Flask, has_request_context, request, session
 
 from surveyapp.config import load_config
 from surveyapp.extensions import babel, csrf, db, limiter, migrate
+from surveyapp.pool import ping_when_idle
 
 
 def select_locale() -> str:
@@ -42,6 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine, app.config["DB_PING_IDLE_SECONDS"])
     # Batch mode lets Alembic alter tables on SQLite; compare_type catches column type drift.
     migrate.init_app(
         app,

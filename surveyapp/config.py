@@ -33,7 +33,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": env.get("SECRET_KEY") or DEFAULT_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections are pinged before use only after this many idle seconds
+        # (surveyapp.pool): a dead connection is caught, and a busy server pays no ping.
+        "DB_PING_IDLE_SECONDS": float(env.get("DB_PING_IDLE_SECONDS", "1")),
         "REDIS_URL": env.get("REDIS_URL") or None,
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "QUESTIONNAIRE_DIR": env.get(

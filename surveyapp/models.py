@@ -207,6 +207,9 @@ class DraftAnswers(db.Model):  # type: ignore[name-defined]
     current_page: Mapped[str | None] = mapped_column(String(64))
     pages_done: Mapped[list[str]] = mapped_column(JSONType, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # Optimistic concurrency: a page save writes only if the draft is still the revision it read,
+    # so two browsers on one link never overwrite each other's page (the loser reads and retries).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Response(db.Model):  # type: ignore[name-defined]

@@ -1,16 +1,18 @@
-"""Simultaneous submits of one personal link store exactly one response (PostgreSQL)."""
+"""One personal link in several browsers: one response per submit race, no page lost by page saves."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, Response
+from surveyapp.survey import service, views
 from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import answer_everything, make_wave
 
@@ -65,3 +67,67 @@ def test_the_same_page_posted_twice_keeps_one_draft(app: Flask) -> None:
     with app.app_context():
         drafts = db.session.execute(select(DraftAnswers)).scalars().all()
         assert len(drafts) == 1 and drafts[0].answers["kinderen"] == 3
+
+
+def _other_browser_saves_between_read_and_write(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, times: int
+) -> list[int]:
+    """Make another browser's page save land between a page's read and its write, ``times`` times.
+
+    The other save is a committed change on a connection of its own (a new answer and a new
+    revision), exactly what a second browser on the same link does.
+    """
+    calls: list[int] = []
+    original = service.save_page
+
+    def save_page_after_another(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= times:
+            with db.engine.begin() as other:
+                row = other.execute(select(DraftAnswers.__table__)).one()
+                other.execute(
+                    update(DraftAnswers.__table__)
+                    .where(DraftAnswers.__table__.c.id == row.id)
+                    .values(
+                        answers={**row.answers, "suggestie": f"elders {len(calls)}"},
+                        revision=row.revision + 1,
+                    )
+                )
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "save_page", save_page_after_another)
+    return calls
+
+
+def test_a_page_save_that_meets_a_newer_draft_merges_into_it(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = make_wave(app)
+    client = app.test_client()
+    client.get(f"/s/{tokens['p0']}")
+    calls = _other_browser_saves_between_read_and_write(app, monkeypatch, times=2)
+    data = {"q_status": "actief", "q_kinderen": "2", "action": "next"}
+    assert client.post("/survey/p/profiel", data=data).headers["Location"].endswith("/survey/p/werk")
+    assert len(calls) == 3  # two writes found a newer draft, the third one stored the page
+    with app.app_context():
+        draft = db.session.execute(select(DraftAnswers)).scalar_one()
+        # Both the other browser's answer and this page's answers are kept; nothing overwritten.
+        assert draft.answers == {"suggestie": "elders 2", "status": "actief", "kinderen": 2}
+        assert draft.pages_done == ["profiel"] and draft.revision == 3
+
+
+def test_a_page_save_that_keeps_meeting_newer_drafts_asks_to_send_again(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = make_wave(app)
+    client = app.test_client()
+    client.get(f"/s/{tokens['p0']}")
+    calls = _other_browser_saves_between_read_and_write(app, monkeypatch, times=100)
+    reply = client.post("/survey/p/profiel", data={"q_status": "actief", "q_kinderen": "2", "action": "next"})
+    assert reply.status_code == 409
+    assert "Verstuur ze opnieuw." in reply.text  # a clear message, in Dutch first
+    assert len(calls) == views.SAVE_ATTEMPTS
+    with app.app_context():
+        draft = db.session.execute(select(DraftAnswers)).scalar_one()
+        assert "status" not in draft.answers and draft.pages_done == []  # the page was not half-stored
+        assert draft.answers["suggestie"] == f"elders {views.SAVE_ATTEMPTS}"

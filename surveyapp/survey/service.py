@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response
@@ -156,38 +156,57 @@ class DraftState:
     answers: dict[str, Any]
     pages_done: list[str]
     current_page: str | None
+    revision: int = 0
 
     @classmethod
-    def of(cls, answers: Any, pages_done: Any, current_page: str | None) -> DraftState:
+    def of(
+        cls, answers: Any, pages_done: Any, current_page: str | None, revision: int | None = 0
+    ) -> DraftState:
         """From a draft row's values (JSON columns may be NULL), as fresh containers."""
-        return cls(dict(answers or {}), list(pages_done or []), current_page)
+        return cls(dict(answers or {}), list(pages_done or []), current_page, revision or 0)
 
 
-# The two statements of every page save, built once (with bound parameters) rather than per request.
+def reading_connection() -> Connection:
+    """The request's connection, outside a transaction when the request has not begun one.
+
+    Respondent pages run on every request of every respondent: each reads with one statement
+    and a page save writes with one more (guarded by the draft's revision), and a single
+    statement is atomic on its own, so they need no BEGIN/COMMIT round trips.
+    """
+    if db.session().in_transaction():
+        return db.session.connection()
+    return db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+_DRAFTS = DraftAnswers.__table__
 _LOCK_DRAFT = (
-    select(DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page)
-    .where(DraftAnswers.invitation_id == bindparam("invitation_id"))
+    select(_DRAFTS.c.answers, _DRAFTS.c.pages_done, _DRAFTS.c.current_page, _DRAFTS.c.revision)
+    .where(_DRAFTS.c.invitation_id == bindparam("invitation_id"))
     .with_for_update()
 )
+# The write of every page save, built once (with bound parameters) rather than per request. It
+# matches only the revision the page read: a save from another browser in between makes it match
+# nothing, and the page is merged again into the newer draft (nothing is overwritten).
 _STORE_DRAFT = (
-    update(DraftAnswers)
-    .where(DraftAnswers.invitation_id == bindparam("of_invitation"))
+    update(_DRAFTS)
+    .where(_DRAFTS.c.invitation_id == bindparam("of_invitation"))
+    .where(_DRAFTS.c.revision == bindparam("read_revision"))
     .values(
-        answers=bindparam("new_answers", type_=DraftAnswers.__table__.c.answers.type),
-        pages_done=bindparam("new_pages_done", type_=DraftAnswers.__table__.c.pages_done.type),
+        answers=bindparam("new_answers", type_=_DRAFTS.c.answers.type),
+        pages_done=bindparam("new_pages_done", type_=_DRAFTS.c.pages_done.type),
         current_page=bindparam("new_current_page"),
-        updated_at=bindparam("new_updated_at", type_=DraftAnswers.__table__.c.updated_at.type),
+        updated_at=bindparam("new_updated_at", type_=_DRAFTS.c.updated_at.type),
+        revision=_DRAFTS.c.revision + 1,
     )
-    .execution_options(synchronize_session=False)
 )
 
 
 def lock_draft(invitation_id: int) -> DraftState | None:
-    """The draft under a row lock: two browsers on the same link save one after the other."""
+    """The draft under a row lock (submit): a page save in between waits, then finds it gone."""
     row = db.session.execute(_LOCK_DRAFT, {"invitation_id": invitation_id}).one_or_none()
     if row is None:
         return None
-    return DraftState.of(row.answers, row.pages_done, row.current_page)
+    return DraftState.of(*row)
 
 
 def save_page(
@@ -198,8 +217,12 @@ def save_page(
     page_answers: Mapping[str, Any],
     *,
     completed: bool,
-) -> dict[str, Any]:
-    """Merge one page's answers into the draft; answers made irrelevant by a change are dropped."""
+) -> dict[str, Any] | None:
+    """Merge one page's answers into the draft; answers made irrelevant by a change are dropped.
+
+    Returns the stored answers, or None when the draft is no longer the revision that was read
+    (another browser saved or submitted in between): the caller reads it again and retries.
+    """
     answers = dict(draft.answers)
     for key, value in page_answers.items():
         if value is None:
@@ -212,18 +235,18 @@ def save_page(
     if completed:
         done.append(page.id)
     following = navigation(questionnaire, answers).after(page.id)
-    # One UPDATE statement (no ORM unit of work): this runs on every page a respondent saves.
-    db.session.execute(
+    stored = reading_connection().execute(
         _STORE_DRAFT,
         {
             "of_invitation": invitation_id,
+            "read_revision": draft.revision,
             "new_answers": answers,
             "new_pages_done": done,
             "new_current_page": following.id if (completed and following) else page.id,
             "new_updated_at": datetime.now(UTC),
         },
     )
-    return answers
+    return answers if stored.rowcount == 1 else None
 
 
 def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:

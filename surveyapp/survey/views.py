@@ -42,36 +42,41 @@ def _language(visit: Visit) -> str:
     return wanted if wanted in languages else languages[0]
 
 
-# Built once: this runs on every request of every respondent (the compiled SQL is cached by
-# SQLAlchemy anyway; this also saves building the statement each time).
+# Built once from the tables (plain Core, no ORM entity): this runs on every request of every
+# respondent (the compiled SQL is cached by SQLAlchemy anyway; this also saves building it).
+_INVITATIONS, _WAVES, _VERSIONS = Invitation.__table__, Wave.__table__, QuestionnaireVersion.__table__
+_DRAFTS = DraftAnswers.__table__
 _VISIT = (
     select(
-        Invitation.submitted,
-        Wave.id,
-        Wave.state,
-        Wave.languages,
-        Wave.questionnaire_version_id,
-        QuestionnaireVersion.content_hash,
+        _INVITATIONS.c.submitted,
+        _WAVES.c.id,
+        _WAVES.c.state,
+        _WAVES.c.languages,
+        _WAVES.c.questionnaire_version_id,
+        _VERSIONS.c.content_hash,
     )
-    .join(Wave, Wave.id == Invitation.wave_id)
-    .join(QuestionnaireVersion, QuestionnaireVersion.id == Wave.questionnaire_version_id)
-    .where(Invitation.id == bindparam("invitation_id"))
+    .select_from(_INVITATIONS)
+    .join(_WAVES, _WAVES.c.id == _INVITATIONS.c.wave_id)
+    .join(_VERSIONS, _VERSIONS.c.id == _WAVES.c.questionnaire_version_id)
+    .where(_INVITATIONS.c.id == bindparam("invitation_id"))
 )
 _VISIT_WITH_DRAFT = _VISIT.add_columns(
-    DraftAnswers.id, DraftAnswers.answers, DraftAnswers.pages_done, DraftAnswers.current_page
-).outerjoin(DraftAnswers, DraftAnswers.invitation_id == Invitation.id)
+    _DRAFTS.c.id, _DRAFTS.c.answers, _DRAFTS.c.pages_done, _DRAFTS.c.current_page, _DRAFTS.c.revision
+).outerjoin(_DRAFTS, _DRAFTS.c.invitation_id == _INVITATIONS.c.id)
 
 
-def _current(*, with_draft: bool = False) -> Visit:
+def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done.
 
-    Pages that save read the draft again under a row lock instead of here.
+    Without ``transaction`` the statement runs outside a transaction (one round trip, see
+    ``service.reading_connection``); submit asks for one, because it writes several rows.
     """
     invitation_id = session.get(SESSION_KEY)
-    row: Any = None  # a Row of six columns, four more with the draft
+    row: Any = None  # a Row of six columns, five more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
-        row = db.session.execute(query, {"invitation_id": invitation_id}).one_or_none()
+        connection = db.session.connection() if transaction else service.reading_connection()
+        row = connection.execute(query, {"invitation_id": invitation_id}).one_or_none()
     if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
@@ -82,7 +87,7 @@ def _current(*, with_draft: bool = False) -> Visit:
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
     if with_draft and row[6] is not None:
-        draft = service.DraftState.of(*row[7:10])
+        draft = service.DraftState.of(*row[7:11])
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -94,11 +99,17 @@ def _current(*, with_draft: bool = False) -> Visit:
 
 
 def _started_draft(visit: Visit) -> service.DraftState:
-    """The draft of a visit whose draft row is missing (a planner reset it): create it now."""
+    """The draft of a visit whose draft row is missing (a planner reset it): create it now.
+
+    It is created in a transaction of its own, committed before the page goes on.
+    """
+    db.session.commit()  # ends the read outside a transaction
     invitation = db.session.get(Invitation, visit.invitation_id)
     assert invitation is not None  # _current just read it
     draft = service.start(invitation)
-    return service.DraftState.of(draft.answers, draft.pages_done, draft.current_page)
+    state = service.DraftState.of(draft.answers, draft.pages_done, draft.current_page, draft.revision)
+    db.session.commit()
+    return state
 
 
 def _token_key() -> str:
@@ -179,7 +190,6 @@ def page(page_id: str) -> str:
         abort(404, _("This page is not part of your questionnaire."))
     if visit.draft is None:
         _started_draft(visit)  # a request that fails changes nothing, so only now
-        db.session.commit()
     current = questionnaire.pages[questionnaire.page_index(page_id)]
     lang = _language(visit)
     form = build_page_form(questionnaire, current, lang, answers)
@@ -196,42 +206,45 @@ def _partial_answers(form: Any) -> dict[str, Any]:
     return kept
 
 
+# A page save that finds its draft changed in between (another browser on the same link) reads
+# the draft again and merges the page into it; this many tries before asking to send it again.
+SAVE_ATTEMPTS = 5
+
+
 @bp.post("/survey/p/<page_id>")
 def save(page_id: str) -> Any:
-    visit = _current()
-    questionnaire = visit.questionnaire
-    draft = service.lock_draft(visit.invitation_id) or _started_draft(visit)
-    answers = draft.answers
-    nav = service.navigation(questionnaire, answers)
-    if nav.index(page_id) is None:
-        abort(404, _("This page is not part of your questionnaire."))
-    current = questionnaire.pages[questionnaire.page_index(page_id)]
-    lang = _language(visit)
     action = request.form.get("action", "next")
     if action not in {"next", "back", "save"}:
         abort(400, _("Unknown action."))
-    form = build_page_form(questionnaire, current, lang, answers, formdata=request.form)
-
-    if action == "next":
-        if not form.validate():
-            db.session.rollback()
-            return _render_page(questionnaire, current, form, answers, lang), 422
+    for _attempt in range(SAVE_ATTEMPTS):
+        visit = _current(with_draft=True)
+        questionnaire = visit.questionnaire
+        draft = visit.draft or _started_draft(visit)
+        if service.navigation(questionnaire, draft.answers).index(page_id) is None:
+            abort(404, _("This page is not part of your questionnaire."))
+        current = questionnaire.pages[questionnaire.page_index(page_id)]
+        lang = _language(visit)
+        form = build_page_form(questionnaire, current, lang, draft.answers, formdata=request.form)
+        if action == "next" and not form.validate():
+            return _render_page(questionnaire, current, form, draft.answers, lang), 422
+        given = page_answers(form) if action == "next" else _partial_answers(form)
         answers = service.save_page(
-            questionnaire, visit.invitation_id, draft, current, page_answers(form), completed=True
+            questionnaire, visit.invitation_id, draft, current, given, completed=action == "next"
         )
-        db.session.commit()
-        following = service.navigation(questionnaire, answers).after(page_id)
-        if following is None:
-            return redirect(url_for("survey.review"))
-        return redirect(url_for("survey.page", page_id=following.id))
-
-    answers = service.save_page(
-        questionnaire, visit.invitation_id, draft, current, _partial_answers(form), completed=False
-    )
+        if answers is not None:
+            break
+    else:
+        abort(409, _("This page was saved from another window at the same moment. Please send it again."))
     db.session.commit()
+    nav = service.navigation(questionnaire, answers)
+    if action == "next":
+        following = nav.after(page_id)
+        return redirect(
+            url_for("survey.review") if following is None else url_for("survey.page", page_id=following.id)
+        )
     if action == "save":
         return redirect(url_for("survey.saved"))
-    previous = service.navigation(questionnaire, answers).before(page_id)
+    previous = nav.before(page_id)
     if previous is None:
         return redirect(url_for("survey.welcome"))
     return redirect(url_for("survey.page", page_id=previous.id))
@@ -288,7 +301,7 @@ def review() -> str:
 
 @bp.post("/survey/submit")
 def submit() -> WerkzeugResponse | tuple[str, int]:
-    visit = _current()
+    visit = _current(transaction=True)
     questionnaire = visit.questionnaire
     result = service.submit(
         questionnaire,
