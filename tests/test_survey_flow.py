@@ -190,6 +190,41 @@ def test_language_switch_and_invitation_language(
     assert "Over u" in client.get("/survey/p/profiel").text  # the choice sticks
 
 
+def _without_token(html: str) -> str:
+    return re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", html)
+
+
+def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_own_state(
+    app: Flask, tokens: dict[str, str]
+) -> None:
+    from surveyapp.forms import builder
+
+    builder._FORM_CLASSES.clear()
+    one, two = app.test_client(), app.test_client()
+    one.get(f"/s/{tokens['p0']}")
+    two.get(f"/s/{tokens['p2']}")
+    first = one.get("/survey/p/profiel").text
+    (form_class,) = builder._FORM_CLASSES.values()
+    assert set(form_class.blank_html) == {"nl"}  # rendered once, for the Dutch interface
+    cached = two.get("/survey/p/profiel").text
+    assert _without_token(cached) == _without_token(first)
+    assert csrf_token_of(cached) != csrf_token_of(first)  # each browser its own token
+    form_class.blank_html.clear()
+    assert _without_token(two.get("/survey/p/profiel").text) == _without_token(first)  # same as uncached
+    # Another interface language is another rendering; saved answers are never served from it.
+    english = two.get("/survey/p/profiel?lang=en").text
+    assert "(required)" in english and "(verplicht)" in first
+    assert sorted(locale for cls in builder._FORM_CLASSES.values() for locale in cls.blank_html) == [
+        "en",
+        "nl",
+    ]
+    post_page(one, "profiel", {"q_status": "actief", "q_kinderen": "3"}, action="save")
+    again = one.get("/survey/p/profiel").text
+    assert re.search(r'<input checked id="q_status-0"[^>]*value="actief"', again)
+    assert 'value="3"' in again
+    assert "checked" not in two.get("/survey/p/profiel").text
+
+
 @pytest.mark.parametrize("token", ["nonsense", "x" * 300, "../../etc/passwd"])
 def test_bad_tokens_give_404(app: Flask, client: FlaskClient, tokens: dict[str, str], token: str) -> None:
     response = client.get(f"/s/{token}")

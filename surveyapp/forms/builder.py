@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from surveyapp.forms.registry import FIELD_BUILDERS, FieldSpec, initial_value, read_answer
@@ -20,6 +21,9 @@ class PageForm(FlaskForm):
     field_questions: ClassVar[dict[str, Question]] = {}
     field_answer_keys: ClassVar[dict[str, str]] = {}
     visible_questions: ClassVar[tuple[Question, ...]] = ()
+    # The page's questions rendered with no answer yet, per interface language: the same HTML for
+    # every respondent who opens the page fresh, so it is rendered once per class (see the views).
+    blank_html: ClassVar[dict[str, Markup]] = {}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ def page_form_class(
         "field_questions": {},
         "field_answer_keys": {},
         "visible_questions": tuple(part.question for part in parts),
+        "blank_html": {},
     }
     for part in parts:
         for spec in part.specs:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
-from surveyapp.forms import build_page_form, page_answers
+from surveyapp.forms import build_page_form, page_answers, page_form_class
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, service
@@ -158,21 +159,36 @@ def welcome() -> str:
     )
 
 
-def _render_page(
-    questionnaire: Questionnaire, page: Page, form: Any, answers: dict[str, Any], lang: str
-) -> str:
-    nav = service.navigation(questionnaire, answers)
-    index = nav.index(page.id) or 0
+def _questions_html(form: Any, lang: str) -> Markup:
+    """The page's questions and their fields, as HTML (the ``questions`` macro, called directly)."""
     groups = [
         (question, [form[name] for name, q in form.field_questions.items() if q.id == question.id])
         for question in form.visible_questions
     ]
+    macros = current_app.jinja_env.get_template("survey/_questions.html").module
+    html: Markup = macros.questions(groups, lang)  # type: ignore[attr-defined]
+    return html
+
+
+def _render_page(
+    questionnaire: Questionnaire,
+    page: Page,
+    answers: dict[str, Any],
+    lang: str,
+    *,
+    form: Any = None,
+    questions_html: Markup | None = None,
+) -> str:
+    """A questionnaire page: the questions of ``form`` (with its errors), or HTML rendered earlier."""
+    nav = service.navigation(questionnaire, answers)
+    index = nav.index(page.id) or 0
     return render_template(
         "survey/page.html",
         questionnaire=questionnaire,
         page=page,
+        errors=form.errors if form is not None else {},
         form=form,
-        groups=groups,
+        questions_html=questions_html if questions_html is not None else _questions_html(form, lang),
         lang=lang,
         number=index + 1,
         total=len(nav.pages),
@@ -192,8 +208,18 @@ def page(page_id: str) -> str:
         _started_draft(visit)  # a request that fails changes nothing, so only now
     current = questionnaire.pages[questionnaire.page_index(page_id)]
     lang = _language(visit)
-    form = build_page_form(questionnaire, current, lang, answers)
-    return _render_page(questionnaire, current, form, answers, lang)
+    form_class = page_form_class(questionnaire, current, lang, answers)
+    if any(key in answers for key in form_class.field_answer_keys.values()):
+        form = build_page_form(questionnaire, current, lang, answers)  # filled in with saved answers
+        return _render_page(questionnaire, current, answers, lang, form=form)
+    # A page opened fresh looks the same to everyone with this form class and interface language
+    # (the CSRF token is outside the questions): render its questions once, then reuse them.
+    locale = str(get_locale())
+    blank = form_class.blank_html.get(locale)
+    if blank is None:
+        blank = _questions_html(build_page_form(questionnaire, current, lang, answers), lang)
+        form_class.blank_html[locale] = blank
+    return _render_page(questionnaire, current, answers, lang, questions_html=blank)
 
 
 def _partial_answers(form: Any) -> dict[str, Any]:
@@ -214,20 +240,21 @@ SAVE_ATTEMPTS = 5
 @bp.post("/survey/p/<page_id>")
 def save(page_id: str) -> Any:
     action = request.form.get("action", "next")
-    if action not in {"next", "back", "save"}:
-        abort(400, _("Unknown action."))
     for _attempt in range(SAVE_ATTEMPTS):
         visit = _current(with_draft=True)
         questionnaire = visit.questionnaire
-        draft = visit.draft or _started_draft(visit)
-        if service.navigation(questionnaire, draft.answers).index(page_id) is None:
+        answers_read = visit.draft.answers if visit.draft else {}
+        if service.navigation(questionnaire, answers_read).index(page_id) is None:
             abort(404, _("This page is not part of your questionnaire."))
+        if action not in {"next", "back", "save"}:
+            abort(400, _("Unknown action."))
         current = questionnaire.pages[questionnaire.page_index(page_id)]
         lang = _language(visit)
-        form = build_page_form(questionnaire, current, lang, draft.answers, formdata=request.form)
+        form = build_page_form(questionnaire, current, lang, answers_read, formdata=request.form)
         if action == "next" and not form.validate():
-            return _render_page(questionnaire, current, form, draft.answers, lang), 422
+            return _render_page(questionnaire, current, answers_read, lang, form=form), 422
         given = page_answers(form) if action == "next" else _partial_answers(form)
+        draft = visit.draft or _started_draft(visit)  # a request that fails changes nothing, so only now
         answers = service.save_page(
             questionnaire, visit.invitation_id, draft, current, given, completed=action == "next"
         )
