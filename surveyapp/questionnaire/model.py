@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate
+from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate, references
+
+_VISIBLE_PAGES_MEMO_MAX = 4096  # combinations of condition answers kept per questionnaire
+
+
+def _hashable(value: Any) -> Any:
+    """An answer as a memo key: lists (multiple choice) become tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
 
 LocalizedText = Mapping[str, str]
 
@@ -239,14 +247,39 @@ class Questionnaire:
             return [f"{question.id}/{item.id}" for item in self.visible_items(question, answers)]
         return [question.id]
 
+    @cached_property
+    def _condition_names(self) -> tuple[str, ...]:
+        """Every answer name that some page, question or matrix-row condition reads."""
+        conditions = [page.show_if for page in self.pages]
+        for question in self.questions:
+            conditions.append(question.show_if)
+            conditions.extend(item.show_if for item in question.items)
+        return tuple(sorted({name for expr in conditions if expr is not None for name in references(expr)}))
+
+    @cached_property
+    def _visible_pages_by_condition_answers(self) -> dict[tuple[Any, ...], tuple[Page, ...]]:
+        return {}
+
     def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
-        """Pages to show, given the answers so far (conditions only look at earlier pages)."""
-        return [
-            page
-            for page in self.pages
-            if self.page_visible(page, answers)
-            and any(self.question_visible(q, answers) for q in page.questions)
-        ]
+        """Pages to show, given the answers so far (conditions only look at earlier pages).
+
+        Which pages show depends only on the answers that conditions read, and every page view
+        and save asks, so the result is kept per combination of those answers.
+        """
+        key = tuple(_hashable(answers.get(name)) for name in self._condition_names)
+        memo = self._visible_pages_by_condition_answers
+        pages = memo.get(key)
+        if pages is None:
+            pages = tuple(
+                page
+                for page in self.pages
+                if self.page_visible(page, answers)
+                and any(self.question_visible(q, answers) for q in page.questions)
+            )
+            if len(memo) >= _VISIBLE_PAGES_MEMO_MAX:
+                memo.clear()
+            memo[key] = pages
+        return list(pages)
 
     def clean_answers(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         """Drop answers to questions that are hidden by now (an earlier answer changed).

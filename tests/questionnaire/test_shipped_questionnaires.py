@@ -460,3 +460,44 @@ def test_contactpersonen_measures(contactpersonen: Questionnaire) -> None:
     signals = contactpersonen.question("signalen")
     expected = {"financiele_problemen", "stress_burnout", "conflicten", "verslaving", "eenzaamheid"}
     assert expected <= set(signals.codes)
+
+
+def random_answers(qn: Questionnaire, rng: Any) -> dict[str, Any]:
+    """Any answers the questions allow, each question left out now and then (part-way)."""
+    answers: dict[str, Any] = {}
+    for question in qn.questions:
+        for key in question.variable_names():
+            if rng.random() < 0.3:
+                continue
+            codes = list(question.codes)
+            if question.type == "multiple_choice":
+                answers[key] = [code for code in codes if rng.random() < 0.4]
+            elif codes:
+                answers[key] = codes[rng.integers(len(codes))]
+            elif question.type == "number":
+                answers[key] = int(rng.integers(0, 50))
+            else:
+                answers[key] = "tekst"
+    return answers
+
+
+@pytest.mark.parametrize("path", [GERECHTIGDEN, CONTACTPERSONEN], ids=lambda p: p.stem)
+def test_visible_pages_kept_per_condition_answers_equal_a_fresh_evaluation(path: Path) -> None:
+    # visible_pages keeps its result per combination of the answers conditions read; a page
+    # view must never get the pages of another combination. Checked against evaluating afresh.
+    import numpy as np
+
+    qn = load_questionnaire(path)
+    rng = np.random.default_rng(7)
+    cases = [random_answers(qn, rng) for _ in range(600)]
+    seen = set()
+    for answers in cases * 2:  # the second round is served from what the first one kept
+        fresh = [
+            page.id
+            for page in qn.pages
+            if qn.page_visible(page, answers) and any(qn.question_visible(q, answers) for q in page.questions)
+        ]
+        assert page_ids(qn, answers) == fresh
+        seen.add(tuple(fresh))
+    if path == GERECHTIGDEN:
+        assert len(seen) > 1  # its conditions really vary the pages shown (a retiree skips "werk")
