@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    _install_template_translations(app)
     limiter.init_app(app)
 
     from surveyapp import auth, errors, observability, views
@@ -79,6 +80,35 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(_refuse_nul_bytes)
     app.after_request(_security_headers)
     return app
+
+
+def _request_translations() -> Any:
+    """The catalogue of the current locale, looked up once per request and locale.
+
+    Flask-Babel finds the catalogue again for each string (a locale lookup and a cache key built
+    from it); a page translates a dozen strings. ``force_locale`` switches the locale object, so a
+    cached catalogue is only used while the locale it was found for is still the current one.
+    """
+    from flask import g
+    from flask_babel import get_locale, get_translations
+
+    locale = get_locale()
+    cached = g.get("_surveyapp_translations")
+    if cached is None or cached[0] is not locale:
+        cached = (locale, get_translations())
+        g._surveyapp_translations = cached
+    return cached[1]
+
+
+def _install_template_translations(app: Flask) -> None:
+    """Templates' ``_``/``gettext`` and friends, with the catalogue looked up once per request."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
+    )
 
 
 def _refuse_nul_bytes() -> None:

@@ -162,3 +162,22 @@ def test_validation_messages_follow_the_language(respondent: FlaskClient) -> Non
     text = _visible_text(english.text)
     assert "Please answer this question." in text
     assert "Not a valid integer value." in text
+
+
+def test_templates_follow_force_locale_within_one_request(tmp_path: Path) -> None:
+    # Templates look the catalogue up once per request and locale; reports render parts in
+    # another language with force_locale, and those parts must switch, then switch back.
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'unused.sqlite3'}", tmp_path)
+    template = '{{ _("Next") }} · {{ ngettext("%(num)d problem:", "%(num)d problems:", 2) }}'
+    with app.test_request_context("/"):
+        assert render_template_string(template) == "Volgende · 2 problemen:"
+        with force_locale("en"):
+            assert render_template_string(template) == "Next · 2 problems:"
+        assert render_template_string(template) == "Volgende · 2 problemen:"
+    with app.test_request_context("/?lang=en"):
+        assert render_template_string(template) == "Next · 2 problems:"

@@ -266,9 +266,13 @@ class Questionnaire:
         Which pages show depends only on the answers that conditions read, and every page view
         and save asks, so the result is kept per combination of those answers.
         """
-        key = tuple(_hashable(answers.get(name)) for name in self._condition_names)
+        key: tuple[Any, ...] = tuple(map(answers.get, self._condition_names))
         memo = self._visible_pages_by_condition_answers
-        pages = memo.get(key)
+        try:
+            pages = memo.get(key)
+        except TypeError:  # a list among them (a multiple-choice answer)
+            key = tuple(_hashable(value) for value in key)
+            pages = memo.get(key)
         if pages is None:
             pages = tuple(
                 page

@@ -214,7 +214,7 @@ def page(page_id: str) -> str:
         return _render_page(questionnaire, current, answers, lang, form=form)
     # A page opened fresh looks the same to everyone with this form class and interface language
     # (the CSRF token is outside the questions): render its questions once, then reuse them.
-    locale = str(get_locale())
+    locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
     blank = form_class.blank_html.get(locale)
     if blank is None:
         blank = _questions_html(build_page_form(questionnaire, current, lang, answers), lang)
