@@ -47,6 +47,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         for engine in db.engines.values():
             ping_when_idle(engine, app.config["DB_PING_IDLE_SECONDS"])
+    from surveyapp.survey.service import install_autocommit_engine
+
+    install_autocommit_engine(app)
     # Batch mode lets Alembic alter tables on SQLite; compare_type catches column type drift.
     migrate.init_app(
         app,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from flask import Flask, current_app
+from sqlalchemy import Connection, Engine, bindparam, delete, select, update
 
 from surveyapp.extensions import db
 from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response
@@ -166,16 +168,26 @@ class DraftState:
         return cls(dict(answers or {}), list(pages_done or []), current_page, revision or 0)
 
 
-def reading_connection() -> Connection:
-    """The request's connection, outside a transaction when the request has not begun one.
+AUTOCOMMIT_ENGINE = "surveyapp.autocommit_engine"
+
+
+def install_autocommit_engine(app: Flask) -> None:
+    """Give the app ``db.engine`` without transactions (same pool), for ``connection_outside_transaction``."""
+    with app.app_context():
+        app.extensions[AUTOCOMMIT_ENGINE] = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def connection_outside_transaction() -> Iterator[Connection]:
+    """A pooled connection for one statement that needs no transaction around it.
 
     Respondent pages run on every request of every respondent: each reads with one statement
     and a page save writes with one more (guarded by the draft's revision), and a single
-    statement is atomic on its own, so they need no BEGIN/COMMIT round trips.
+    statement is atomic on its own. So they skip BEGIN/COMMIT round trips and the ORM session.
     """
-    if db.session().in_transaction():
-        return db.session.connection()
-    return db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    engine: Engine = current_app.extensions[AUTOCOMMIT_ENGINE]
+    with engine.connect() as connection:
+        yield connection
 
 
 _DRAFTS = DraftAnswers.__table__
@@ -235,18 +247,19 @@ def save_page(
     if completed:
         done.append(page.id)
     following = navigation(questionnaire, answers).after(page.id)
-    stored = reading_connection().execute(
-        _STORE_DRAFT,
-        {
-            "of_invitation": invitation_id,
-            "read_revision": draft.revision,
-            "new_answers": answers,
-            "new_pages_done": done,
-            "new_current_page": following.id if (completed and following) else page.id,
-            "new_updated_at": datetime.now(UTC),
-        },
-    )
-    return answers if stored.rowcount == 1 else None
+    with connection_outside_transaction() as connection:
+        stored = connection.execute(
+            _STORE_DRAFT,
+            {
+                "of_invitation": invitation_id,
+                "read_revision": draft.revision,
+                "new_answers": answers,
+                "new_pages_done": done,
+                "new_current_page": following.id if (completed and following) else page.id,
+                "new_updated_at": datetime.now(UTC),
+            },
+        ).rowcount
+    return answers if stored == 1 else None
 
 
 def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:

@@ -70,14 +70,18 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done.
 
     Without ``transaction`` the statement runs outside a transaction (one round trip, see
-    ``service.reading_connection``); submit asks for one, because it writes several rows.
+    ``service.connection_outside_transaction``); submit reads in the transaction it writes in.
     """
     invitation_id = session.get(SESSION_KEY)
     row: Any = None  # a Row of six columns, five more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
-        connection = db.session.connection() if transaction else service.reading_connection()
-        row = connection.execute(query, {"invitation_id": invitation_id}).one_or_none()
+        params = {"invitation_id": invitation_id}
+        if transaction:
+            row = db.session.connection().execute(query, params).one_or_none()
+        else:
+            with service.connection_outside_transaction() as connection:
+                row = connection.execute(query, params).one_or_none()
     if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
@@ -104,7 +108,6 @@ def _started_draft(visit: Visit) -> service.DraftState:
 
     It is created in a transaction of its own, committed before the page goes on.
     """
-    db.session.commit()  # ends the read outside a transaction
     invitation = db.session.get(Invitation, visit.invitation_id)
     assert invitation is not None  # _current just read it
     draft = service.start(invitation)
@@ -262,7 +265,7 @@ def save(page_id: str) -> Any:
             break
     else:
         abort(409, _("This page was saved from another window at the same moment. Please send it again."))
-    db.session.commit()
+    # Nothing to commit: the page was stored by one statement outside a transaction.
     nav = service.navigation(questionnaire, answers)
     if action == "next":
         following = nav.after(page_id)
