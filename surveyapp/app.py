@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, has_request_context, request, session
+from flask_limiter import Limiter
 from markupsafe import Markup
 
 from surveyapp.config import load_config
@@ -62,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     _install_template_translations(app)
     limiter.init_app(app)
+    limit_routes_only(app, limiter)
 
     from surveyapp import auth, errors, observability, views
 
@@ -137,6 +139,25 @@ def _install_template_translations(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n),
     )
     app.jinja_env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
+
+
+# Flask-Limiter settings for limits on every request; surveyapp sets none of them.
+_LIMITS_FOR_EVERY_REQUEST = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+def limit_routes_only(app: Flask, extension: Limiter) -> None:
+    """Drop Flask-Limiter's check before every request when only routes carry limits.
+
+    Each limit here is a decorator on its route (personal links, opt-out, login), and the
+    decorator checks it. The extension's before-request hook exists for default, application and
+    meta limits, which surveyapp does not use; for every other page it only found that nothing
+    applies, at a cost in the order of a tenth of a respondent page. With any of those limits
+    configured, the hook stays. (So limits belong on routes, as ``extensions.py`` says.)
+    """
+    if any(app.config.get(name) for name in _LIMITS_FOR_EVERY_REQUEST):
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [hook for hook in hooks if hook != extension._check_request_limit]
 
 
 def _refuse_nul_bytes() -> None:

@@ -97,6 +97,31 @@ def test_personal_link_is_rate_limited_per_token(app: Flask) -> None:
     assert client.get(f"/s/{tokens['p2']}").status_code == 302
 
 
+def test_the_check_before_every_request_goes_only_without_limits_for_every_request(tmp_path: Path) -> None:
+    # Only routes carry limits, so the extension's check before every request is dropped; with a
+    # default limit configured it stays and applies. (A Limiter of its own: the app's extension
+    # object keeps a default limit once it has seen one.)
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    from surveyapp.app import limit_routes_only
+    from surveyapp.extensions import limiter as app_limiter
+
+    app = make_app(f"sqlite:///{tmp_path / 'a.sqlite3'}", tmp_path)
+    assert app_limiter._check_request_limit not in app.before_request_funcs[None]
+    assert [app.test_client().get("/healthz").status_code for _ in range(5)] == [200] * 5
+
+    for default, kept in ((None, False), ("3 per minute", True)):
+        bare = Flask(__name__)
+        bare.config.update(RATELIMIT_DEFAULT=default, RATELIMIT_STORAGE_URI="memory://")
+        own = Limiter(key_func=get_remote_address, app=bare)
+        bare.add_url_rule("/x", "x", lambda: "ok")
+        limit_routes_only(bare, own)
+        assert (own._check_request_limit in bare.before_request_funcs[None]) is kept
+        statuses = [bare.test_client().get("/x").status_code for _ in range(4)]
+        assert statuses == ([200, 200, 200, 429] if kept else [200] * 4)
+
+
 def test_flask_exception_log_has_no_token() -> None:
     import logging as std_logging
 

@@ -182,5 +182,8 @@ def test_templates_follow_force_locale_within_one_request(tmp_path: Path) -> Non
     with app.test_request_context("/?lang=en"):
         assert render_template_string(template) == "Next · 2 problems:"
         # As Jinja's newstyle gettext: the text is safe, the values filled in are escaped.
-        filled = '{{ _("Hello %(name)s", name=who) }} {{ ngettext("%(num)d for %(x)s", "%(num)d for %(x)s", 3, x=who) }}'
+        filled = (
+            '{{ _("Hello %(name)s", name=who) }} '
+            '{{ ngettext("%(num)d for %(x)s", "%(num)d for %(x)s", 3, x=who) }}'
+        )
         assert render_template_string(filled, who="<b>") == "Hello &lt;b&gt; 3 for &lt;b&gt;"
