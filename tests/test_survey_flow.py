@@ -206,11 +206,18 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     first = one.get("/survey/p/profiel").text
     (form_class,) = builder._FORM_CLASSES.values()
     assert set(form_class.blank_html) == {"nl"}  # rendered once, for the Dutch interface
+    assert list(form_class.blank_pages) == [("nl", 0, 4)]  # the whole page too: page 1 of 4
     cached = two.get("/survey/p/profiel").text
     assert _without_token(cached) == _without_token(first)
     assert csrf_token_of(cached) != csrf_token_of(first)  # each browser its own token
+    assert csrf_token_of(cached) and csrf_token_of(first)
     form_class.blank_html.clear()
+    form_class.blank_pages.clear()
     assert _without_token(two.get("/survey/p/profiel").text) == _without_token(first)  # same as uncached
+    # A query string is rendered in full (from the kept questions), not served the kept page.
+    incomplete = two.get("/survey/p/profiel?incomplete=1").text
+    assert "Beantwoord eerst de verplichte vragen op deze pagina." in incomplete
+    assert "incomplete" not in str(form_class.blank_pages)
     # Another interface language is another rendering; saved answers are never served from it.
     english = two.get("/survey/p/profiel?lang=en").text
     assert "(required)" in english and "(verplicht)" in first

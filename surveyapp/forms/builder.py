@@ -29,6 +29,8 @@ class PageForm(FlaskForm):
     # The page's questions rendered with no answer yet, per interface language: the same HTML for
     # every respondent who opens the page fresh, so it is rendered once per class (see the views).
     blank_html: ClassVar[dict[str, Markup]] = {}
+    # The whole page, likewise, per interface language and place in the navigation (see the views).
+    blank_pages: ClassVar[dict[tuple[str, int | None, int], str]] = {}
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def page_form_class(
         "field_answer_keys": {},
         "visible_questions": tuple(part.question for part in parts),
         "blank_html": {},
+        "blank_pages": {},
     }
     for part in parts:
         for spec in part.specs:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
@@ -181,6 +183,7 @@ def _render_page(
     *,
     form: Any = None,
     questions_html: Markup | None = None,
+    csrf_value: str | None = None,
 ) -> str:
     """A questionnaire page: the questions of ``form`` (with its errors), or HTML rendered earlier."""
     nav = service.navigation(questionnaire, answers)
@@ -192,11 +195,47 @@ def _render_page(
         errors=form.errors if form is not None else {},
         form=form,
         questions_html=questions_html if questions_html is not None else _questions_html(form, lang),
+        csrf_value=csrf_value,
         lang=lang,
         number=index + 1,
         total=len(nav.pages),
         has_previous=index > 0,
     )
+
+
+# Stands for the CSRF token in a page kept for reuse: random, so no questionnaire text contains it.
+_CSRF_SLOT = secrets.token_hex(16)
+_BLANK_PAGES_PER_FORM = 16  # interface languages × places in the navigation: a handful in practice
+
+
+def _blank_page(questionnaire: Questionnaire, page: Page, answers: dict[str, Any], lang: str) -> str:
+    """A page none of whose questions is answered yet: the same for everyone but the CSRF token.
+
+    Whatever else the page shows is fixed by its form class (questionnaire version, page, language,
+    visible rows), the interface language and its place in the navigation; so the page is rendered
+    once with a stand-in for the token, kept on the form class, and served with this browser's
+    token. The questions alone are kept too, for the rare request with a query string or a
+    flashed message (those pages are rendered in full).
+    """
+    form_class = page_form_class(questionnaire, page, lang, answers)
+    locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
+    questions = form_class.blank_html.get(locale)
+    if questions is None:
+        questions = _questions_html(build_page_form(questionnaire, page, lang, answers), lang)
+        form_class.blank_html[locale] = questions
+    if request.query_string or session.get("_flashes"):
+        return _render_page(questionnaire, page, answers, lang, questions_html=questions)
+    nav = service.navigation(questionnaire, answers)
+    key = (locale, nav.index(page.id), len(nav.pages))
+    html = form_class.blank_pages.get(key)
+    if html is None:
+        html = _render_page(
+            questionnaire, page, answers, lang, questions_html=questions, csrf_value=_CSRF_SLOT
+        )
+        if len(form_class.blank_pages) >= _BLANK_PAGES_PER_FORM:
+            form_class.blank_pages.clear()
+        form_class.blank_pages[key] = html
+    return html.replace(_CSRF_SLOT, generate_csrf())
 
 
 @bp.get("/survey/p/<page_id>")
@@ -212,17 +251,10 @@ def page(page_id: str) -> str:
     current = questionnaire.pages[questionnaire.page_index(page_id)]
     lang = _language(visit)
     form_class = page_form_class(questionnaire, current, lang, answers)
-    if any(key in answers for key in form_class.field_answer_keys.values()):
-        form = build_page_form(questionnaire, current, lang, answers)  # filled in with saved answers
-        return _render_page(questionnaire, current, answers, lang, form=form)
-    # A page opened fresh looks the same to everyone with this form class and interface language
-    # (the CSRF token is outside the questions): render its questions once, then reuse them.
-    locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
-    blank = form_class.blank_html.get(locale)
-    if blank is None:
-        blank = _questions_html(build_page_form(questionnaire, current, lang, answers), lang)
-        form_class.blank_html[locale] = blank
-    return _render_page(questionnaire, current, answers, lang, questions_html=blank)
+    if not any(key in answers for key in form_class.field_answer_keys.values()):
+        return _blank_page(questionnaire, current, answers, lang)
+    form = build_page_form(questionnaire, current, lang, answers)  # filled in with saved answers
+    return _render_page(questionnaire, current, answers, lang, form=form)
 
 
 def _partial_answers(form: Any) -> dict[str, Any]:
