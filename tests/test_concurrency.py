@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Response
+from surveyapp.models import DraftAnswers, Invitation, Response
 from surveyapp.survey import service, views
 from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import answer_everything, make_wave
@@ -131,3 +131,35 @@ def test_a_page_save_that_keeps_meeting_newer_drafts_asks_to_send_again(
         draft = db.session.execute(select(DraftAnswers)).scalar_one()
         assert "status" not in draft.answers and draft.pages_done == []  # the page was not half-stored
         assert draft.answers["suggestie"] == f"elders {views.SAVE_ATTEMPTS}"
+
+
+def test_a_link_opened_in_several_browsers_at_once_starts_one_draft(
+    postgres_migrated: str, tmp_path: Path
+) -> None:
+    # PostgreSQL: the first visits race to create the draft; exactly one is created, none fails.
+    truncate_all(postgres_migrated)
+    app: Flask = make_app(postgres_migrated, tmp_path)
+    tokens = make_wave(app)
+    browsers = 6
+    barrier = threading.Barrier(browsers)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def open_link() -> None:
+        client = app.test_client()
+        barrier.wait()
+        status = client.get(f"/s/{tokens['p0']}").status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=open_link) for _ in range(browsers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [302] * browsers
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(DraftAnswers)).scalar_one() == 1
+        started = db.session.execute(select(Invitation.started_on).where(Invitation.started_on.is_not(None)))
+        assert len(started.all()) == 1
+        db.engine.dispose()

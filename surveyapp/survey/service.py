@@ -16,9 +16,11 @@ from typing import Any, Literal
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
 
@@ -115,6 +117,70 @@ def start(invitation: Invitation) -> DraftAnswers:
         db.session.add(draft)
         db.session.flush()
     return draft
+
+
+@dataclass(frozen=True)
+class OpenedLink:
+    """A personal link opened by a respondent: whose invitation, in which languages."""
+
+    state: LinkState
+    invitation_id: int | None = None
+    language: str | None = None  # the person's own language
+    languages: tuple[str, ...] = ()  # the wave's
+
+
+_TOKENS, _INVITATIONS, _WAVES = AccessToken.__table__, Invitation.__table__, Wave.__table__
+_DRAFT_ROWS = DraftAnswers.__table__
+# Built once: every respondent opens a link at least once, so this is one statement of columns.
+_OPEN_LINK = (
+    select(
+        _INVITATIONS.c.id,
+        _INVITATIONS.c.submitted,
+        _INVITATIONS.c.started_on,
+        _INVITATIONS.c.language,
+        _WAVES.c.state,
+        _WAVES.c.languages,
+        _DRAFT_ROWS.c.id,
+    )
+    .select_from(_TOKENS)
+    .join(_INVITATIONS, _INVITATIONS.c.id == _TOKENS.c.invitation_id)
+    .join(_WAVES, _WAVES.c.id == _INVITATIONS.c.wave_id)
+    .outerjoin(_DRAFT_ROWS, _DRAFT_ROWS.c.invitation_id == _INVITATIONS.c.id)
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"))
+)
+# A draft is created once; two browsers opening the link at the same moment create one.
+_CREATE_DRAFT = {
+    "postgresql": postgresql_insert(_DRAFT_ROWS).on_conflict_do_nothing(index_elements=["invitation_id"]),
+    "sqlite": sqlite_insert(_DRAFT_ROWS).on_conflict_do_nothing(index_elements=["invitation_id"]),
+}
+_MARK_STARTED = (
+    update(_INVITATIONS)
+    .where(_INVITATIONS.c.id == bindparam("invitation_id"), _INVITATIONS.c.started_on.is_(None))
+    .values(started_on=bindparam("today"))
+)
+
+
+def open_link(token: str) -> OpenedLink:
+    """Look a personal link up and, when it can be answered, make sure its draft exists.
+
+    On the first visit the draft is created and the invitation marked started: two statements,
+    each safe on its own and when repeated (a later visit finds both done and writes nothing).
+    """
+    if not token or len(token) > 128:
+        return OpenedLink("unknown")
+    with connection_outside_transaction() as connection:
+        row = connection.execute(_OPEN_LINK, {"token_hash": hash_token(token)}).one_or_none()
+        if row is None:
+            return OpenedLink("unknown")
+        invitation_id, submitted, started_on, language, wave_state, languages, draft_id = row
+        state = link_state(submitted=submitted, wave_state=wave_state)
+        if state == "ok":
+            if draft_id is None:
+                create = _CREATE_DRAFT[connection.dialect.name]
+                connection.execute(create, {"invitation_id": invitation_id, "answers": {}, "pages_done": []})
+            if started_on is None:
+                connection.execute(_MARK_STARTED, {"invitation_id": invitation_id, "today": today()})
+    return OpenedLink(state, invitation_id, language, tuple(languages or ()))
 
 
 def draft_of(invitation_id: int, *, for_update: bool = False) -> DraftAnswers | None:

@@ -130,19 +130,16 @@ def _token_key() -> str:
 @limiter.limit("30 per minute", key_func=_token_key)
 def open_link(token: str) -> Any:
     """A personal link: remember the invitation in the session and move the token out of the URL."""
-    check = service.check_token(token)
-    if check.state == "unknown" or check.invitation is None:
+    opened = service.open_link(token)
+    if opened.state == "unknown" or opened.invitation_id is None:
         abort(404, _("This link is not valid. Check that you copied the whole link from the e-mail."))
-    if check.state == "submitted":
+    if opened.state == "submitted":
         return render_template("survey/already.html"), 200
-    if check.state == "closed":
+    if opened.state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
-    invitation = check.invitation
-    session[SESSION_KEY] = invitation.id
-    if "lang" not in session and invitation.language in (invitation.wave.languages or []):
-        session["lang"] = invitation.language
-    service.start(invitation)
-    db.session.commit()
+    session[SESSION_KEY] = opened.invitation_id
+    if "lang" not in session and opened.language in opened.languages:
+        session["lang"] = opened.language
     return redirect(url_for("survey.welcome"))
 
 
