@@ -212,12 +212,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Each is added unless the view set its own. The token of a personal link must never leave in a
+# Referer header; HSTS only where the request came over TLS.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def _security_headers(response: Any) -> Any:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    # The token of a personal link must never leave in a Referer header.
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    headers = response.headers
+    present = {name.lower() for name, _value in headers.items()}  # one pass, not one per header
+    wanted = (*SECURITY_HEADERS, HSTS) if request.is_secure else SECURITY_HEADERS
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
