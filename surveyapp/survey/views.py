@@ -72,7 +72,7 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done.
 
     Without ``transaction`` the statement runs outside a transaction (one round trip, see
-    ``service.connection_outside_transaction``); submit reads in the transaction it writes in.
+    ``service.execute_outside_transaction``); submit reads in the transaction it writes in.
     """
     invitation_id = session.get(SESSION_KEY)
     row: Any = None  # a Row of six columns, five more with the draft
@@ -82,8 +82,7 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
         if transaction:
             row = db.session.connection().execute(query, params).one_or_none()
         else:
-            with service.connection_outside_transaction() as connection:
-                row = connection.execute(query, params).one_or_none()
+            row = service.execute_outside_transaction(query, params).row
     if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
