@@ -490,7 +490,8 @@ def test_database_restart_during_a_running_wave(setup: Setup, servers: dict[str,
         (r.status, r.body[:200]) for r in replies if not clean(r)
     ]
 
-    # Right after a restart, without any manual action, requests succeed again (pool_pre_ping).
+    # Right after a restart, without any manual action, requests succeed again (the pool drops dead
+    # connections: pinged after idle time, invalidated when a statement meets one).
     terminate_backends(setup)
     deadline = time.monotonic() + 5
     page, data = PAGES[1]
