@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from surveyapp.extensions import db
@@ -99,12 +100,18 @@ def _other_browser_saves_between_read_and_write(
     return calls
 
 
-def test_a_page_save_that_meets_a_newer_draft_merges_into_it(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _opened_link(app: Flask) -> FlaskClient:
+    """A browser that opened the first person's link."""
     tokens = make_wave(app)
     client = app.test_client()
     client.get(f"/s/{tokens['p0']}")
+    return client
+
+
+def test_a_page_save_that_meets_a_newer_draft_merges_into_it(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _opened_link(app)
     calls = _other_browser_saves_between_read_and_write(app, monkeypatch, times=2)
     data = {"q_status": "actief", "q_kinderen": "2", "action": "next"}
     assert client.post("/survey/p/profiel", data=data).headers["Location"].endswith("/survey/p/werk")
@@ -119,9 +126,7 @@ def test_a_page_save_that_meets_a_newer_draft_merges_into_it(
 def test_a_page_save_that_keeps_meeting_newer_drafts_asks_to_send_again(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokens = make_wave(app)
-    client = app.test_client()
-    client.get(f"/s/{tokens['p0']}")
+    client = _opened_link(app)
     calls = _other_browser_saves_between_read_and_write(app, monkeypatch, times=100)
     reply = client.post("/survey/p/profiel", data={"q_status": "actief", "q_kinderen": "2", "action": "next"})
     assert reply.status_code == 409

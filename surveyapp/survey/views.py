@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
-from surveyapp.forms import build_page_form, page_answers, page_form_class
+from surveyapp.forms import PageForm, build_page_form, page_answers, page_form_class
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, service
@@ -180,9 +180,10 @@ def _render_page(
     form: Any = None,
     questions_html: Markup | None = None,
     csrf_value: str | None = None,
+    nav: service.Navigation | None = None,
 ) -> str:
     """A questionnaire page: the questions of ``form`` (with its errors), or HTML rendered earlier."""
-    nav = service.navigation(questionnaire, answers)
+    nav = nav or service.navigation(questionnaire, answers)
     index = nav.index(page.id) or 0
     return render_template(
         "survey/page.html",
@@ -204,7 +205,14 @@ _CSRF_SLOT = secrets.token_hex(16)
 _BLANK_PAGES_PER_FORM = 16  # interface languages × places in the navigation: a handful in practice
 
 
-def _blank_page(questionnaire: Questionnaire, page: Page, answers: dict[str, Any], lang: str) -> str:
+def _blank_page(
+    questionnaire: Questionnaire,
+    page: Page,
+    answers: dict[str, Any],
+    lang: str,
+    form_class: type[PageForm],
+    nav: service.Navigation,
+) -> str:
     """A page none of whose questions is answered yet: the same for everyone but the CSRF token.
 
     Whatever else the page shows is fixed by its form class (questionnaire version, page, language,
@@ -213,20 +221,18 @@ def _blank_page(questionnaire: Questionnaire, page: Page, answers: dict[str, Any
     token. The questions alone are kept too, for the rare request with a query string or a
     flashed message (those pages are rendered in full).
     """
-    form_class = page_form_class(questionnaire, page, lang, answers)
     locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
     questions = form_class.blank_html.get(locale)
     if questions is None:
         questions = _questions_html(build_page_form(questionnaire, page, lang, answers), lang)
         form_class.blank_html[locale] = questions
     if request.query_string or session.get("_flashes"):
-        return _render_page(questionnaire, page, answers, lang, questions_html=questions)
-    nav = service.navigation(questionnaire, answers)
+        return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav)
     key = (locale, nav.index(page.id), len(nav.pages))
     html = form_class.blank_pages.get(key)
     if html is None:
         html = _render_page(
-            questionnaire, page, answers, lang, questions_html=questions, csrf_value=_CSRF_SLOT
+            questionnaire, page, answers, lang, questions_html=questions, csrf_value=_CSRF_SLOT, nav=nav
         )
         if len(form_class.blank_pages) >= _BLANK_PAGES_PER_FORM:
             form_class.blank_pages.clear()
@@ -248,9 +254,9 @@ def page(page_id: str) -> str:
     lang = _language(visit)
     form_class = page_form_class(questionnaire, current, lang, answers)
     if not any(key in answers for key in form_class.field_answer_keys.values()):
-        return _blank_page(questionnaire, current, answers, lang)
+        return _blank_page(questionnaire, current, answers, lang, form_class, nav)
     form = build_page_form(questionnaire, current, lang, answers)  # filled in with saved answers
-    return _render_page(questionnaire, current, answers, lang, form=form)
+    return _render_page(questionnaire, current, answers, lang, form=form, nav=nav)
 
 
 def _partial_answers(form: Any) -> dict[str, Any]:
