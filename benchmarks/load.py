@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/load.py --respondents 2000 --concurrency 40 --think 0
     .venv/bin/python benchmarks/load.py --worker-class gthread --threads 4   # compare worker classes
     .venv/bin/python benchmarks/load.py --skip-baseline --keep-database
+    .venv/bin/python benchmarks/load.py --rounds 10                        # more, shorter alternations
 
 What it does, in order:
 
@@ -29,7 +30,10 @@ What it does, in order:
    personal-link tokens;
 7. runs the same load (same gunicorn settings, same concurrency and think time, same number of
    requests per respondent) against ``benchmarks/baseline_app.py``, a bare Flask view doing one
-   INSERT, and prints the app's request throughput as a share of the baseline's.
+   INSERT, and prints the app's request throughput as a share of the baseline's. Both servers run
+   side by side and the timed respondents are split into ``--rounds`` rounds taken in turn (app then
+   baseline, then baseline then app, ...), so that the two meet the same machine speed; the share is
+   printed over all rounds and round by round.
 
 Rate limits stay ON, with their storage in Redis as in production (``--ratelimit-storage``). A
 personal link may be opened 300 times a minute per client address, so one load generator on one
@@ -45,6 +49,7 @@ Exit status 1 when a request failed or an answer was lost or duplicated; the thr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -869,6 +874,48 @@ def describe_settings(settings: dict[str, Any]) -> str:
     )
 
 
+def combined(label: str, results: Sequence[RunResult]) -> RunResult:
+    """The rounds of one server as a single run: requests, time and CPU added up."""
+    stats = Stats()
+    completed: list[int] = []
+    failed: dict[int, str] = {}
+    cpu: Counter[str] = Counter()
+    busy = 0.0
+    for result in results:
+        for kind, values in result.stats.latencies.items():
+            stats.latencies[kind].extend(values)
+        stats.statuses.update(result.stats.statuses)
+        stats.errors.extend(result.stats.errors)
+        stats.rate_limited += result.stats.rate_limited
+        stats.reconnects += result.stats.reconnects
+        completed.extend(result.completed)
+        failed.update(result.failed)
+        cpu.update(result.cpu)
+        busy += result.machine_cores_busy * result.elapsed
+    elapsed = sum(r.elapsed for r in results)
+    return RunResult(
+        label,
+        sum(r.respondents for r in results),
+        completed,
+        failed,
+        stats,
+        elapsed,
+        sum(r.question_pages for r in results),
+        dict(cpu),
+        busy / elapsed if elapsed else 0.0,
+    )
+
+
+def round_sizes(total: int, rounds: int) -> list[int]:
+    """``total`` respondents split into ``rounds`` nearly equal rounds."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if r < total % rounds else 0) for r in range(rounds)]
+
+
+def gunicorn_cpu_ms(result: RunResult) -> float:
+    return result.cpu["gunicorn"] / max(1, result.stats.requests) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -881,6 +928,12 @@ def main() -> None:
         "--think", type=float, default=0.0, help="mean think time between requests, s (0: none)"
     )
     parser.add_argument("--warmup", type=int, default=24, help="respondents answered first, not timed")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="app and baseline rounds taken in turn (default 6: app, baseline, baseline, app, ...)",
+    )
     parser.add_argument("--server-url", default=os.environ.get("BENCH_SERVER_URL", DEFAULT_SERVER))
     parser.add_argument("--database", default="surveyapp_bench", help="database created afresh (and dropped)")
     parser.add_argument("--keep-database", action="store_true", help="do not drop the database afterwards")
@@ -894,7 +947,6 @@ def main() -> None:
     )
     parser.add_argument("--one-address", action="store_true", help="every respondent from 127.0.0.1")
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--baseline-only", action="store_true", help="only the bare baseline")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
@@ -909,107 +961,114 @@ def main() -> None:
         f"rate limits on ({storage.split('://')[0]} storage, "
         + ("one client address)" if args.one_address else "one client address per respondent)")
     )
-    ok = True
-    app_result: RunResult | None = None
-    requests_per_respondent = 22
+    drive_options = {
+        "concurrency": args.concurrency,
+        "think": args.think,
+        "one_address": args.one_address,
+    }
     with tempfile.TemporaryDirectory(prefix="surveyapp-load-") as folder_name:
         folder = Path(folder_name)
         (folder / "instance").mkdir()
         started = time.perf_counter()
         db_url = recreate_database(args.server_url, args.database)
         try:
-            if not args.baseline_only:
-                upgrade(db_url, folder / "instance")
-                total = args.respondents + args.warmup
-                wave = seed(db_url, folder / "instance", total, args.seed)
-                print(
-                    f"database {args.database}: schema by `surveyapp db upgrade`, wave with {total} "
-                    f"invitations ({args.warmup} warm-up) ready in {time.perf_counter() - started:.1f} s"
+            upgrade(db_url, folder / "instance")
+            total = args.respondents + args.warmup
+            wave = seed(db_url, folder / "instance", total, args.seed)
+            print(
+                f"database {args.database}: schema by `surveyapp db upgrade`, wave with {total} "
+                f"invitations ({args.warmup} warm-up) ready in {time.perf_counter() - started:.1f} s"
+            )
+
+            def app_job(browser: Browser, index: int) -> int:
+                return answer_questionnaire(
+                    browser, wave.questionnaire, wave.tokens[index], wave.answers[index]
                 )
-                questionnaire = wave.questionnaire
 
-                def app_job(browser: Browser, index: int) -> int:
-                    return answer_questionnaire(
-                        browser, questionnaire, wave.tokens[index], wave.answers[index]
+            # Both servers run side by side for the whole measurement (the one not driven sleeps) and
+            # their rounds alternate, app-baseline then baseline-app, so that both meet the same
+            # machine: its speed drifts by a third within minutes, and running the app first and the
+            # baseline afterwards made the ratio follow that drift.
+            with contextlib.ExitStack() as servers:
+                app_server = servers.enter_context(
+                    Gunicorn(
+                        "wsgi:app", server_env(args, db_url, storage), folder, workers=settings["workers"]
+                    )
+                )
+                print(f"gunicorn (app) ready on port {app_server.port}, workers {app_server.workers()}")
+                warm = drive(app_server.port, args.warmup, app_job, **drive_options, progress=False)
+                requests_per_respondent = round(warm[2].requests / max(1, len(warm[0]))) or 22
+                baseline_server: Gunicorn | None = None
+                if not args.skip_baseline:
+                    from baseline_app import create_table  # type: ignore[import-not-found]
+
+                    create_table(db_url)
+                    baseline_server = servers.enter_context(
+                        Gunicorn(
+                            "baseline_app:create_baseline()",
+                            server_env(args, db_url, storage),
+                            folder,
+                            name="baseline",
+                            extra_args=["--pythonpath", str(BENCHMARKS)],
+                            workers=settings["workers"],
+                        )
+                    )
+                    print(
+                        f"gunicorn (baseline) ready on port {baseline_server.port}, "
+                        f"workers {baseline_server.workers()}; {requests_per_respondent} requests "
+                        "per baseline respondent, as many as an app respondent's"
                     )
 
-                env = server_env(args, db_url, storage)
-                with Gunicorn("wsgi:app", env, folder, workers=settings["workers"]) as server:
-                    print(f"gunicorn (app) ready on port {server.port}, workers {server.workers()}")
-                    warm = drive(
-                        server.port,
-                        args.warmup,
-                        app_job,
-                        concurrency=args.concurrency,
-                        think=args.think,
-                        one_address=args.one_address,
-                        progress=False,
-                    )
-                    app_result = measured_run(
-                        "app",
-                        server,
-                        args.database,
-                        db_url,
-                        args.respondents,
-                        app_job,
-                        concurrency=args.concurrency,
-                        think=args.think,
-                        one_address=args.one_address,
-                        first_index=args.warmup,
-                    )
-                    log = server.log_text()
-                report(app_result, describe)
-                completed = [*warm[0], *app_result.completed]
-                failed = [*warm[1], *app_result.failed]
-                check = check_database(db_url, wave, completed, failed)
-                print("  database check (warm-up included): " + ("OK" if check.ok else "FAILED"))
-                print("\n".join(check.lines))
-                leaked = tokens_in_logs(log, wave.tokens)
-                print(f"  personal-link tokens in gunicorn's logs: {leaked}")
-                errors = len(app_result.failed) + len(warm[1])
-                ok = ok and check.ok and errors == 0 and leaked == 0
-                if app_result.completed:
-                    requests_per_respondent = round(app_result.stats.requests / len(app_result.completed))
+                def baseline_job(browser: Browser, index: int) -> int:
+                    return baseline_respondent(browser, requests_per_respondent)
 
+                if baseline_server is not None:
+                    drive(baseline_server.port, args.warmup, baseline_job, **drive_options, progress=False)
+                app_rounds: list[RunResult] = []
+                baseline_rounds: list[RunResult] = []
+                first_index = args.warmup
+                for number, size in enumerate(round_sizes(args.respondents, args.rounds)):
+                    order = ["app", "baseline"] if number % 2 == 0 else ["baseline", "app"]
+                    for label in order:
+                        if label == "app":
+                            server, job, results = app_server, app_job, app_rounds
+                        elif baseline_server is not None:
+                            server, job, results = baseline_server, baseline_job, baseline_rounds
+                        else:
+                            continue
+                        result = measured_run(
+                            label,
+                            server,
+                            args.database,
+                            db_url,
+                            size,
+                            job,
+                            **drive_options,
+                            first_index=first_index,
+                        )
+                        results.append(result)
+                        print(
+                            f"  round {number + 1} {label:<8} {len(result.completed)}/{size} respondents, "
+                            f"{result.requests_per_second:6.1f} requests/s, "
+                            f"gunicorn CPU {gunicorn_cpu_ms(result):.2f} ms/request",
+                            flush=True,
+                        )
+                    first_index += size
+                log = app_server.log_text()
+            app_result = combined("app", app_rounds)
+            report(app_result, describe)
+            completed = [*warm[0], *app_result.completed]
+            failed = [*warm[1], *app_result.failed]
+            check = check_database(db_url, wave, completed, failed)
+            print("  database check (warm-up included): " + ("OK" if check.ok else "FAILED"))
+            print("\n".join(check.lines))
+            leaked = tokens_in_logs(log, wave.tokens)
+            print(f"  personal-link tokens in gunicorn's logs: {leaked}")
+            errors = len(app_result.failed) + len(warm[1])
+            ok = check.ok and errors == 0 and leaked == 0
             baseline_result: RunResult | None = None
-            if not args.skip_baseline:
-                from baseline_app import create_table  # type: ignore[import-not-found]
-
-                create_table(db_url)
-                with Gunicorn(
-                    "baseline_app:create_baseline()",
-                    server_env(args, db_url, storage),
-                    folder,
-                    name="baseline",
-                    extra_args=["--pythonpath", str(BENCHMARKS)],
-                    workers=settings["workers"],
-                ) as server:
-                    print(f"\ngunicorn (baseline) ready on port {server.port}, workers {server.workers()}")
-
-                    def baseline_job(browser: Browser, index: int) -> int:
-                        return baseline_respondent(browser, requests_per_respondent)
-
-                    drive(
-                        server.port,
-                        args.warmup,
-                        baseline_job,
-                        concurrency=args.concurrency,
-                        think=args.think,
-                        one_address=args.one_address,
-                        progress=False,
-                    )
-                    baseline_result = measured_run(
-                        "baseline",
-                        server,
-                        args.database,
-                        db_url,
-                        args.respondents,
-                        baseline_job,
-                        concurrency=args.concurrency,
-                        think=args.think,
-                        one_address=args.one_address,
-                        first_index=args.warmup,
-                    )
+            if baseline_rounds:
+                baseline_result = combined("baseline", baseline_rounds)
                 report(
                     baseline_result,
                     f"one INSERT per request, {requests_per_respondent} requests per respondent; {describe}",
@@ -1020,36 +1079,41 @@ def main() -> None:
                 drop_database(args.server_url, args.database)
 
     print("\n== summary")
-    if app_result is not None:
-        rate = app_result.completed_per_second
-        verdict = "met" if rate >= TARGET_QUESTIONNAIRES_PER_SECOND else "MISSED"
+    rate = app_result.completed_per_second
+    verdict = "met" if rate >= TARGET_QUESTIONNAIRES_PER_SECOND else "MISSED"
+    print(f"  completed questionnaires/s {rate:.2f} (target {TARGET_QUESTIONNAIRES_PER_SECOND:g}: {verdict})")
+    print(f"  requests/s {app_result.requests_per_second:.1f}")
+    server_cpu = app_result.cpu["gunicorn"] + app_result.cpu["postgres"]
+    if app_result.completed:
+        per_questionnaire = server_cpu / len(app_result.completed)
+        cores = os.cpu_count() or 1
         print(
-            f"  completed questionnaires/s {rate:.2f} "
-            f"(target {TARGET_QUESTIONNAIRES_PER_SECOND:g}: {verdict})"
+            f"  server CPU per questionnaire {per_questionnaire * 1000:.0f} ms (gunicorn + PostgreSQL)"
+            f" → at most {cores / per_questionnaire:.1f} questionnaires/s on {cores} otherwise idle"
+            " cores without the load generator"
         )
-        print(f"  requests/s {app_result.requests_per_second:.1f}")
-        server_cpu = app_result.cpu["gunicorn"] + app_result.cpu["postgres"]
-        if app_result.completed:
-            per_questionnaire = server_cpu / len(app_result.completed)
-            cores = os.cpu_count() or 1
-            print(
-                f"  server CPU per questionnaire {per_questionnaire * 1000:.0f} ms (gunicorn + PostgreSQL)"
-                f" → at most {cores / per_questionnaire:.1f} questionnaires/s on {cores} otherwise idle"
-                " cores without the load generator"
-            )
-    if app_result is not None and baseline_result is not None:
+    if baseline_result is not None:
+        per_round = [
+            a.requests_per_second / b.requests_per_second for a, b in zip(app_rounds, baseline_rounds)
+        ]
         ratio = app_result.requests_per_second / baseline_result.requests_per_second
         verdict = "met" if ratio >= TARGET_BASELINE_SHARE else "MISSED"
         print(
             f"  page throughput app/baseline {ratio:.2f} ({app_result.requests_per_second:.1f} / "
-            f"{baseline_result.requests_per_second:.1f} requests/s; "
-            f"target {TARGET_BASELINE_SHARE:g}: {verdict})"
+            f"{baseline_result.requests_per_second:.1f} requests/s over {len(per_round)} alternating "
+            f"rounds; target {TARGET_BASELINE_SHARE:g}: {verdict})"
         )
-        app_ms = app_result.cpu["gunicorn"] / max(1, app_result.stats.requests)
-        base_ms = baseline_result.cpu["gunicorn"] / max(1, baseline_result.stats.requests)
         print(
-            f"  gunicorn CPU per request app {app_ms * 1000:.1f} ms, baseline {base_ms * 1000:.1f} ms "
-            f"(ratio {base_ms / app_ms if app_ms else float('nan'):.2f}: the noise-free throughput share)"
+            "  per round "
+            + ", ".join(f"{r:.2f}" for r in per_round)
+            + f" (median {statistics.median(per_round):.2f}, lowest {min(per_round):.2f})"
+        )
+        app_ms = gunicorn_cpu_ms(app_result)
+        base_ms = gunicorn_cpu_ms(baseline_result)
+        print(
+            f"  gunicorn CPU per request app {app_ms:.2f} ms, baseline {base_ms:.2f} ms "
+            f"(ratio {base_ms / app_ms if app_ms else float('nan'):.2f}: the throughput share without "
+            "the load generator and PostgreSQL)"
         )
     print("  correctness: " + ("OK (no error, nothing lost or duplicated)" if ok else "FAILED"))
     sys.exit(0 if ok else 1)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, has_request_context, request, session
+from babel import Locale
+from flask import Flask, abort, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 from flask_limiter import Limiter
+from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from surveyapp.config import load_config
@@ -15,7 +20,7 @@ from surveyapp.extensions import babel, csrf, db, limiter, migrate
 from surveyapp.pool import ping_when_idle
 
 
-def select_locale() -> str:
+def select_locale() -> Locale | str:
     """Dutch first: an explicit choice in this session wins, otherwise Dutch."""
     from flask import current_app
 
@@ -26,7 +31,34 @@ def select_locale() -> str:
     if wanted in languages:
         session["lang"] = wanted
     chosen = session.get("lang")
-    return str(chosen) if chosen in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"])
+    return _locale(str(chosen) if chosen in languages else str(current_app.config["BABEL_DEFAULT_LOCALE"]))
+
+
+@functools.cache
+def _locale(code: str) -> Locale:
+    """One parsed ``Locale`` per language: Flask-Babel parses the selector's answer on every
+    request unless it is a ``Locale`` already, and the few languages here never change."""
+    return Locale.parse(code)
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, with its signing serializer built once per key.
+
+    Flask builds the serializer anew for every request that reads or writes the cookie, which
+    is every respondent page. The keys come from the configuration, so a new one is built when
+    ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` change (tests do that).
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if key not in self._serializers:
+            if len(self._serializers) > 8:  # keys rotated many times in one process: start over
+                self._serializers.clear()
+            self._serializers[key] = super().get_signing_serializer(app)
+        return self._serializers[key]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -37,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(Path(app.instance_path)))
     if test_config:
         app.config.from_mapping(test_config)
+    app.session_interface = SessionCookies()
 
     hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
     if hops > 0:
@@ -162,17 +195,16 @@ def limit_routes_only(app: Flask, extension: Limiter) -> None:
 
 def _refuse_nul_bytes() -> None:
     """A NUL byte is never meant in a URL or form, and PostgreSQL text cannot hold one: clear 400."""
-    from flask import abort
-    from flask_babel import gettext as _
-
-    values = [request.path, *(value for _key, value in request.args.items(multi=True))]
-    if request.method == "POST" and request.mimetype in {
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    }:
-        values.extend(value for _key, value in request.form.items(multi=True))
-    if any("\x00" in value for value in values):
+    found = "\x00" in request.path or (
+        bool(request.query_string) and any("\x00" in value for _key, value in request.args.items(multi=True))
+    )
+    if not found and request.method == "POST" and request.mimetype in _FORM_MIMETYPES:
+        found = any("\x00" in value for _key, value in request.form.items(multi=True))
+    if found:
         abort(400, _("The request contains a character that is not allowed (a NUL byte)."))
+
+
+_FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def _register_template_helpers(app: Flask) -> None:

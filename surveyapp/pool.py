@@ -11,10 +11,14 @@ This is the "pessimistic, custom" disconnect handling of SQLAlchemy's pooling do
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, exc
+from sqlalchemy.pool import PoolProxiedConnection
 
 IDLE_SINCE = "surveyapp_idle_since"
 
@@ -39,3 +43,110 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             raise exc.DisconnectionError("idle connection is gone") from error
         if alive is False:
             raise exc.DisconnectionError("idle connection is gone")
+
+
+class HeldConnections:
+    """One driver connection per thread in autocommit mode, kept checked out between statements.
+
+    The respondent pages run one or two single statements per request outside any transaction
+    (``survey.service.execute_outside_transaction``). Checking a connection out of SQLAlchemy's
+    pool and back in, and switching it to autocommit and back, cost about as much CPU as
+    psycopg's own work for such a statement, so each thread (a sync worker has one) keeps its
+    connection for the next request. It follows the pool's rules otherwise:
+
+    * a connection idle for ``idle_seconds`` is pinged before use and replaced when dead, like
+      ``ping_when_idle``; one that fails in use is invalidated and the next statement reconnects;
+    * ``engine.dispose()`` closes every held connection of the engine (tests, ``post_fork``);
+    * a forked child never uses or closes its parent's connection (it takes its own).
+
+    The held connection counts as checked out: a process holds one connection more than its
+    pool's concurrent checkouts at most, well inside the pool's size.
+    """
+
+    def __init__(self, engine: Engine, idle_seconds: float) -> None:
+        self.engine = engine
+        self.idle_seconds = idle_seconds
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._held: set[_Held] = set()
+        self._pid = os.getpid()
+        event.listen(engine, "engine_disposed", self._disposed)
+
+    def connection(self) -> _Held:
+        """This thread's connection, checked and ready; ``done`` or ``failed`` after use."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if self._pid != os.getpid():
+            self._forked()
+            held = None
+        if held is not None and (held.driver.closed or held.driver.broken):
+            self._drop(held)
+            held = None
+        if held is not None and time.monotonic() - held.last_used >= self.idle_seconds:
+            try:
+                alive = self.engine.dialect.do_ping(held.driver)
+            except self.engine.dialect.loaded_dbapi.Error:
+                alive = False
+            if alive is False:
+                self._drop(held)
+                held = None
+        if held is None:
+            pooled = self.engine.raw_connection()  # the pool's checkout, idle ping included
+            driver = pooled.driver_connection
+            assert driver is not None
+            driver.autocommit = True
+            held = _Held(pooled, driver, time.monotonic())
+            self._local.held = held
+            with self._lock:
+                self._held.add(held)
+        return held
+
+    @staticmethod
+    def done(held: _Held) -> None:
+        """A statement ran: the connection was in use just now (no ping before the next one)."""
+        held.last_used = time.monotonic()
+
+    def failed(self, held: _Held, error: BaseException) -> None:
+        """A statement failed: a broken connection is thrown away, a working one kept."""
+        if held.driver.closed or held.driver.broken:
+            self._drop(held, error)  # as SQLAlchemy does on a disconnect: reconnect on next use
+        else:
+            held.last_used = time.monotonic()
+
+    def release_all(self) -> None:
+        """Close every held connection of this process (all threads)."""
+        with self._lock:
+            held = list(self._held)
+        for one in held:
+            self._drop(one)
+
+    def _drop(self, held: _Held, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._held.discard(held)
+        if getattr(self._local, "held", None) is held:
+            self._local.held = None
+        held.pooled.invalidate(error)  # closes the driver connection; the pool forgets it
+
+    def _disposed(self, engine: Engine) -> None:
+        if self._pid != os.getpid():  # post_fork's dispose(close=False): not ours to close
+            self._forked()
+        else:
+            self.release_all()
+
+    def _forked(self) -> None:
+        # The parent's connections share their sockets with the parent: keep them referenced (so
+        # no finalizer ever touches them here) and start afresh.
+        _INHERITED.extend(self._held)
+        self._held = set()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._pid = os.getpid()
+
+
+@dataclass(eq=False)
+class _Held:
+    pooled: PoolProxiedConnection
+    driver: Any
+    last_used: float
+
+
+_INHERITED: list[_Held] = []

@@ -1,14 +1,20 @@
-"""Pooled connections are pinged only after they sat idle, and a dead one is replaced (PostgreSQL)."""
+"""Pooled connections are pinged only after they sat idle, and a dead one is replaced (PostgreSQL).
+
+The same for the connections each thread holds for the respondents' single statements.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, event, exc, text
 
-from surveyapp.pool import ping_when_idle
+from surveyapp.pool import HeldConnections, ping_when_idle
 from tests.conftest import sqlalchemy_url
 
 
@@ -76,3 +82,92 @@ def test_a_busy_connection_that_died_fails_once_then_the_pool_recovers(engine: E
     assert raised.value.connection_invalidated
     assert backend_pid(engine) != first  # the next use reconnects by itself
     assert invalidated
+
+
+def held_pid(connections: HeldConnections) -> int:
+    """``pg_backend_pid()`` on this thread's held connection, used like the app uses it."""
+    held = connections.connection()
+    try:
+        with held.driver.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            row = cursor.fetchone()
+    except Exception as error:
+        connections.failed(held, error)
+        raise
+    connections.done(held)
+    assert held.driver.autocommit  # single statements, no transaction left open
+    return int(row[0])
+
+
+def test_a_thread_keeps_its_connection_and_threads_do_not_share_one(postgres_migrated: str) -> None:
+    engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0)
+    connections = HeldConnections(engine, 60)
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(1))
+    first = held_pid(connections)
+    assert [held_pid(connections) for _ in range(5)] == [first] * 5
+    assert checkouts == [1]  # checked out of the pool once, then kept
+
+    other: list[int] = []
+    thread = threading.Thread(target=lambda: other.extend([held_pid(connections), held_pid(connections)]))
+    thread.start()
+    thread.join()
+    assert other[0] == other[1] != first
+    assert held_pid(connections) == first
+    engine.dispose()
+
+
+def test_a_held_connection_idle_too_long_is_pinged_and_replaced_when_dead(engine: Engine) -> None:
+    connections = HeldConnections(engine, 0.2)
+    pings = count_pings(engine)
+    first = held_pid(connections)
+    assert held_pid(connections) == first
+    assert pings == []  # in use a moment ago: no ping
+    time.sleep(0.3)
+    assert held_pid(connections) == first
+    assert pings == [1]  # idle: pinged, alive, kept
+    terminate(engine, first)
+    time.sleep(0.3)
+    assert held_pid(connections) != first  # no error: the ping found it dead
+
+
+def test_a_busy_held_connection_that_died_fails_once_then_recovers(engine: Engine) -> None:
+    connections = HeldConnections(engine, 60)
+    first = held_pid(connections)
+    terminate(engine, first)
+    with pytest.raises(psycopg.OperationalError):
+        held_pid(connections)
+    assert held_pid(connections) != first  # the next statement reconnects by itself
+
+
+def test_dispose_closes_the_held_connections(engine: Engine) -> None:
+    connections = HeldConnections(engine, 60)
+    first = held_pid(connections)
+    engine.dispose()
+    observer = create_engine(engine.url)
+    with observer.connect() as connection:
+        still = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": first}
+        ).scalar_one()
+    observer.dispose()
+    assert still == 0  # closed on the server, not left behind checked out of the old pool
+    assert held_pid(connections) != first
+
+
+def test_a_forked_child_never_uses_its_parents_connection(engine: Engine) -> None:
+    connections = HeldConnections(engine, 60)
+    parent = held_pid(connections)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child process
+        try:
+            engine.dispose(close=False)  # what gunicorn's post_fork does
+            os.write(write, str(held_pid(connections)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    in_child = int(os.read(read, 32) or 0)
+    os.close(read)
+    assert in_child not in (0, parent)
+    assert held_pid(connections) == parent  # the parent's connection is still whole

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -27,10 +28,11 @@ class PageForm(FlaskForm):
     field_answer_keys: ClassVar[dict[str, str]] = {}
     visible_questions: ClassVar[tuple[Question, ...]] = ()
     # The page's questions rendered with no answer yet, per interface language: the same HTML for
-    # every respondent who opens the page fresh, so it is rendered once per class (see the views).
-    blank_html: ClassVar[dict[str, Markup]] = {}
+    # every respondent who opens the page fresh, so it is kept per class (see the views; None:
+    # seen once, not kept yet).
+    blank_html: ClassVar[dict[str, Markup | None]] = {}
     # The whole page, likewise, per interface language and place in the navigation (see the views).
-    blank_pages: ClassVar[dict[tuple[str, int | None, int], str]] = {}
+    blank_pages: ClassVar[dict[tuple[str, int | None, int], str | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,12 @@ def _question_fields(
 
 # Form classes are built once per questionnaire version, page, language and set of visible
 # fields, not per request: a class with its unbound fields and validators is the costly part of
-# a form, and a page has only a handful of shapes (matrix rows shown or hidden by earlier answers).
-_FORM_CLASSES: dict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = {}
-_FORM_CLASSES_MAX = 256  # about 20 kB each: at most ~5 MB per worker; the common shapes stay hot
+# a form. Most pages have one shape; a matrix whose rows follow earlier answers has many (the
+# usage page of gerechtigden: about one per respondent), so the least recently used go first.
+_FORM_CLASSES: OrderedDict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = (
+    OrderedDict()
+)
+_FORM_CLASSES_MAX = 256  # about 20 kB each (without kept pages): some 5 MB per worker at most
 
 
 def _shape(
@@ -82,6 +87,7 @@ def page_form_class(
     key = (questionnaire.content_hash, page.id, lang, _shape(questionnaire, page, answers))
     cached = _FORM_CLASSES.get(key)
     if cached is not None:
+        _FORM_CLASSES.move_to_end(key)
         return cached
     parts = _question_fields(questionnaire, page, lang, answers)
     attrs: dict[str, Any] = {
@@ -98,7 +104,7 @@ def page_form_class(
             attrs["field_answer_keys"][spec.name] = spec.answer_key
     form_class = type(f"PageForm_{page.id}", (PageForm,), attrs)
     if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
-        _FORM_CLASSES.clear()
+        _FORM_CLASSES.popitem(last=False)  # the least recently used: rare shapes go, common ones stay
     _FORM_CLASSES[key] = form_class
     return form_class
 

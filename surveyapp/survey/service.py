@@ -25,6 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from surveyapp.extensions import db
 from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.pool import HeldConnections
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
 
@@ -239,12 +240,20 @@ class DraftState:
 
 
 AUTOCOMMIT_ENGINE = "surveyapp.autocommit_engine"
+HELD_CONNECTIONS = "surveyapp.held_connections"
 
 
 def install_autocommit_engine(app: Flask) -> None:
-    """Give the app ``db.engine`` without transactions (same pool), for ``connection_outside_transaction``."""
+    """Give the app ``db.engine`` without transactions (same pool), for ``connection_outside_transaction``,
+    and the per-thread connections that ``execute_outside_transaction`` keeps on PostgreSQL."""
     with app.app_context():
         app.extensions[AUTOCOMMIT_ENGINE] = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        if _psycopg(db.engine):
+            app.extensions[HELD_CONNECTIONS] = HeldConnections(db.engine, app.config["DB_PING_IDLE_SECONDS"])
+
+
+def _psycopg(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
 
 
 @contextmanager
@@ -271,13 +280,14 @@ class Outcome:
 def execute_outside_transaction(statement: Executable, params: dict[str, Any]) -> Outcome:
     """Run one of the hot statements outside a transaction (see ``connection_outside_transaction``).
 
-    On PostgreSQL with psycopg the statement, compiled once, goes to the driver directly on a
-    connection from SQLAlchemy's pool: SQLAlchemy's execution machinery costs more than psycopg
-    itself for these small statements (about 50 µs a statement against 40), and every request of
-    every respondent runs one or two of them. Elsewhere (SQLite) SQLAlchemy runs it.
+    On PostgreSQL with psycopg the statement, compiled once, goes to the driver directly on the
+    connection this thread keeps (``pool.HeldConnections``): SQLAlchemy's execution machinery
+    costs more than psycopg itself for these small statements (about 50 µs a statement against
+    40), a pool checkout and checkin as much again, and every request of every respondent runs
+    one or two of them. Elsewhere (SQLite) SQLAlchemy runs it.
     """
     engine: Engine = current_app.extensions[AUTOCOMMIT_ENGINE]
-    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+    if not _psycopg(engine):
         with engine.connect() as connection:
             result = connection.execute(statement, params)
             return Outcome(result.first() if result.returns_rows else None, result.rowcount)
@@ -285,22 +295,18 @@ def execute_outside_transaction(statement: Executable, params: dict[str, Any]) -
     values = {**defaults, **params}
     for name in json_params:
         values[name] = Jsonb(values[name])
-    pooled = engine.raw_connection()
-    driver: Any = pooled.driver_connection  # a psycopg.Connection
+    connections: HeldConnections = current_app.extensions[HELD_CONNECTIONS]
+    held = connections.connection()
     try:
-        driver.autocommit = True
-        with driver.cursor() as cursor:
+        with held.driver.cursor() as cursor:
             cursor.execute(sql, values)
             row = cursor.fetchone() if cursor.description is not None else None
-            return Outcome(row, cursor.rowcount)
+            outcome = Outcome(row, cursor.rowcount)
     except psycopg.Error as error:
-        if driver.broken or driver.closed:
-            pooled.invalidate(error)  # as SQLAlchemy does on a disconnect: reconnect on next use
+        connections.failed(held, error)
         raise
-    finally:
-        if not (driver.broken or driver.closed):
-            driver.autocommit = False
-        pooled.close()  # back to the pool
+    connections.done(held)
+    return outcome
 
 
 _PSYCOPG_STATEMENTS: dict[int, tuple[str, dict[str, Any], tuple[str, ...]]] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -200,6 +201,9 @@ def _render_page(
     )
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 # Stands for the CSRF token in a page kept for reuse: random, so no questionnaire text contains it.
 _CSRF_SLOT = secrets.token_hex(16)
 _BLANK_PAGES_PER_FORM = 16  # interface languages × places in the navigation: a handful in practice
@@ -222,22 +226,37 @@ def _blank_page(
     flashed message (those pages are rendered in full).
     """
     locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
-    questions = form_class.blank_html.get(locale)
-    if questions is None:
-        questions = _questions_html(build_page_form(questionnaire, page, lang, answers), lang)
-        form_class.blank_html[locale] = questions
+    questions = _kept(
+        form_class.blank_html,
+        locale,
+        lambda: _questions_html(build_page_form(questionnaire, page, lang, answers), lang),
+    )
     if request.query_string or session.get("_flashes"):
         return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav)
-    key = (locale, nav.index(page.id), len(nav.pages))
-    html = form_class.blank_pages.get(key)
-    if html is None:
-        html = _render_page(
+    if len(form_class.blank_pages) >= _BLANK_PAGES_PER_FORM:
+        form_class.blank_pages.clear()
+    html = _kept(
+        form_class.blank_pages,
+        (locale, nav.index(page.id), len(nav.pages)),
+        lambda: _render_page(
             questionnaire, page, answers, lang, questions_html=questions, csrf_value=_CSRF_SLOT, nav=nav
-        )
-        if len(form_class.blank_pages) >= _BLANK_PAGES_PER_FORM:
-            form_class.blank_pages.clear()
-        form_class.blank_pages[key] = html
+        ),
+    )
     return html.replace(_CSRF_SLOT, generate_csrf())
+
+
+def _kept(cache: dict[K, V | None], key: K, render: Callable[[], V]) -> V:
+    """``render()``, kept in ``cache`` from the second time ``key`` is asked for.
+
+    A form class seen once is common: which rows a matrix shows depends on earlier answers, and
+    most respondents get a combination of their own. Keeping their pages would only fill memory
+    (a page is tens of kB), so the first time only marks the key as seen.
+    """
+    value = cache.get(key)
+    if value is None:
+        value = render()
+        cache[key] = value if key in cache else None
+    return value
 
 
 @bp.get("/survey/p/<page_id>")
