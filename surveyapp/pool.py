@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.pool import PoolProxiedConnection
 
 IDLE_SINCE = "surveyapp_idle_since"
@@ -56,6 +57,9 @@ class HeldConnections:
 
     * a connection idle for ``idle_seconds`` is pinged before use and replaced when dead, like
       ``ping_when_idle``; one that fails in use is invalidated and the next statement reconnects;
+    * a disconnect met by any connection of the engine in this process (held or pooled) retires
+      every connection held before it, as SQLAlchemy's pool does: after a database restart each
+      process fails one request, not one per thread;
     * ``engine.dispose()`` closes every held connection of the engine (tests, ``post_fork``);
     * a forked child never uses or closes its parent's connection (it takes its own).
 
@@ -70,7 +74,9 @@ class HeldConnections:
         self._lock = threading.Lock()
         self._held: set[_Held] = set()
         self._pid = os.getpid()
+        self._disconnected_at = 0.0  # the last disconnect seen in this process (monotonic)
         event.listen(engine, "engine_disposed", self._disposed)
+        event.listen(engine, "handle_error", self._error_elsewhere)
 
     def connection(self) -> _Held:
         """This thread's connection, checked and ready; ``done`` or ``failed`` after use."""
@@ -78,7 +84,9 @@ class HeldConnections:
         if self._pid != os.getpid():
             self._forked()
             held = None
-        if held is not None and (held.driver.closed or held.driver.broken):
+        if held is not None and (
+            held.driver.closed or held.driver.broken or held.since < self._disconnected_at
+        ):
             self._drop(held)
             held = None
         if held is not None and time.monotonic() - held.last_used >= self.idle_seconds:
@@ -94,7 +102,8 @@ class HeldConnections:
             driver = pooled.driver_connection
             assert driver is not None
             driver.autocommit = True
-            held = _Held(pooled, driver, time.monotonic())
+            now = time.monotonic()
+            held = _Held(pooled, driver, now, now)
             self._local.held = held
             with self._lock:
                 self._held.add(held)
@@ -108,6 +117,7 @@ class HeldConnections:
     def failed(self, held: _Held, error: BaseException) -> None:
         """A statement failed: a broken connection is thrown away, a working one kept."""
         if held.driver.closed or held.driver.broken:
+            self._disconnected_at = time.monotonic()
             self._drop(held, error)  # as SQLAlchemy does on a disconnect: reconnect on next use
         else:
             held.last_used = time.monotonic()
@@ -125,6 +135,10 @@ class HeldConnections:
         if getattr(self._local, "held", None) is held:
             self._local.held = None
         held.pooled.invalidate(error)  # closes the driver connection; the pool forgets it
+
+    def _error_elsewhere(self, context: ExceptionContext) -> None:
+        if context.is_disconnect:
+            self._disconnected_at = time.monotonic()
 
     def _disposed(self, engine: Engine) -> None:
         if self._pid != os.getpid():  # post_fork's dispose(close=False): not ours to close
@@ -146,6 +160,7 @@ class HeldConnections:
 class _Held:
     pooled: PoolProxiedConnection
     driver: Any
+    since: float  # when it was checked out
     last_used: float
 
 

@@ -140,6 +140,46 @@ def test_a_busy_held_connection_that_died_fails_once_then_recovers(engine: Engin
     assert held_pid(connections) != first  # the next statement reconnects by itself
 
 
+def test_after_a_disconnect_every_thread_reconnects_without_failing_again(postgres_migrated: str) -> None:
+    """A database restart costs a process one failed statement, not one per thread."""
+    engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=3, max_overflow=0)
+    connections = HeldConnections(engine, 60)
+    mine = held_pid(connections)
+    theirs: list[int | str] = []
+    go_on = threading.Event()
+    first_done = threading.Event()
+
+    def other_thread() -> None:
+        theirs.append(held_pid(connections))
+        first_done.set()
+        go_on.wait(10)
+        try:
+            theirs.append(held_pid(connections))
+        except psycopg.Error as error:
+            theirs.append(f"failed: {error}")
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    first_done.wait(10)
+    terminate(engine, mine)
+    terminate(engine, int(theirs[0]))
+    with pytest.raises(psycopg.OperationalError):
+        held_pid(connections)  # this thread meets the restart first
+    go_on.set()
+    thread.join()
+    assert isinstance(theirs[1], int) and theirs[1] != theirs[0]  # reconnected, no second failure
+
+    # A disconnect that SQLAlchemy itself meets (the ORM's connections) retires held ones too.
+    held = held_pid(connections)
+    terminate(engine, held)
+    with engine.connect() as connection:
+        terminate(engine, int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+        with pytest.raises(exc.OperationalError):
+            connection.execute(text("SELECT 1"))
+    assert held_pid(connections) != held
+    engine.dispose()
+
+
 def test_dispose_closes_the_held_connections(engine: Engine) -> None:
     connections = HeldConnections(engine, 60)
     first = held_pid(connections)
