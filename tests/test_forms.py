@@ -119,6 +119,27 @@ def test_form_classes_are_reused_per_shape_and_language(
     assert first.q_hulp.label.text == "Waarvoor zocht u hulp?"
 
 
+def test_the_form_class_cache_evicts_the_least_recently_used(
+    request_app: Flask, questionnaire: Questionnaire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bounded cache: rare shapes go first, a shape in use stays (not the whole cache at once)."""
+    from surveyapp.forms import builder
+
+    monkeypatch.setattr(builder, "_FORM_CLASSES", builder.OrderedDict())
+    monkeypatch.setattr(builder, "_FORM_CLASSES_MAX", 3)
+    page = questionnaire.pages[questionnaire.page_index("gebruik")]
+    shapes = [
+        {"ken_aanbod/pluspas": pluspas, "ken_aanbod/sintgeschenk": sint}
+        for pluspas in ("ja", "nee")
+        for sint in ("ja", "nee")
+    ]
+    in_use = builder.page_form_class(questionnaire, page, "nl", shapes[0])
+    for rare in shapes[1:] + shapes[1:]:
+        builder.page_form_class(questionnaire, page, "nl", rare)
+        assert builder.page_form_class(questionnaire, page, "nl", shapes[0]) is in_use
+        assert len(builder._FORM_CLASSES) <= 3
+
+
 def test_rating_text_and_long_text(request_app: Flask, questionnaire: Questionnaire) -> None:
     answers = {"gebruik_aanbod/pluspas": "ja", "hulp": ["financieel"]}
     form = form_for(

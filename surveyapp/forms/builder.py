@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -62,7 +63,7 @@ def _question_fields(
 _FORM_CLASSES: OrderedDict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = (
     OrderedDict()
 )
-_FORM_CLASSES_MAX = 256  # about 20 kB each (without kept pages): some 5 MB per worker at most
+_FORM_CLASSES_MAX = 128  # about 14 kB each (without kept pages): under 2 MB per worker
 
 
 def _shape(
@@ -87,7 +88,8 @@ def page_form_class(
     key = (questionnaire.content_hash, page.id, lang, _shape(questionnaire, page, answers))
     cached = _FORM_CLASSES.get(key)
     if cached is not None:
-        _FORM_CLASSES.move_to_end(key)
+        with suppress(KeyError):  # another thread may have evicted it just now
+            _FORM_CLASSES.move_to_end(key)
         return cached
     parts = _question_fields(questionnaire, page, lang, answers)
     attrs: dict[str, Any] = {

@@ -6,14 +6,20 @@ respondent flow, the analysis and the importers all share one picture of a quest
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate, references
 
-_VISIBLE_PAGES_MEMO_MAX = 4096  # combinations of condition answers kept per questionnaire
+# Combinations of condition answers kept per questionnaire, the least recently used going first.
+# Respondents rarely share one (which offerings they know, say), so the memo serves the repeated
+# questions of the same respondent's requests close together (a page's view, its save, the next
+# page); a small one does that, and a key holds some 30 answers (over a kB with its strings).
+_VISIBLE_PAGES_MEMO_MAX = 512
 
 
 def _hashable(value: Any) -> Any:
@@ -257,8 +263,8 @@ class Questionnaire:
         return tuple(sorted({name for expr in conditions if expr is not None for name in references(expr)}))
 
     @cached_property
-    def _visible_pages_by_condition_answers(self) -> dict[tuple[Any, ...], tuple[Page, ...]]:
-        return {}
+    def _visible_pages_by_condition_answers(self) -> OrderedDict[tuple[Any, ...], tuple[Page, ...]]:
+        return OrderedDict()
 
     def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
         """Pages to show, given the answers so far (conditions only look at earlier pages).
@@ -281,8 +287,11 @@ class Questionnaire:
                 and any(self.question_visible(q, answers) for q in page.questions)
             )
             if len(memo) >= _VISIBLE_PAGES_MEMO_MAX:
-                memo.clear()
+                memo.popitem(last=False)
             memo[key] = pages
+        else:
+            with suppress(KeyError):  # another thread may have evicted it just now
+                memo.move_to_end(key)
         return list(pages)
 
     def clean_answers(self, answers: Mapping[str, Any]) -> dict[str, Any]:

@@ -489,7 +489,7 @@ def test_visible_pages_kept_per_condition_answers_equal_a_fresh_evaluation(path:
 
     qn = load_questionnaire(path)
     rng = np.random.default_rng(7)
-    cases = [random_answers(qn, rng) for _ in range(600)]
+    cases = [random_answers(qn, rng) for _ in range(400)]
     seen = set()
     for answers in cases * 2:  # the second round is served from what the first one kept
         fresh = [
@@ -501,3 +501,22 @@ def test_visible_pages_kept_per_condition_answers_equal_a_fresh_evaluation(path:
         seen.add(tuple(fresh))
     if path == GERECHTIGDEN:
         assert len(seen) > 1  # its conditions really vary the pages shown (a retiree skips "werk")
+
+
+def test_visible_pages_memo_keeps_the_recently_used_within_its_bound() -> None:
+    import numpy as np
+
+    from surveyapp.questionnaire import model
+
+    qn = load_questionnaire(GERECHTIGDEN)
+    rng = np.random.default_rng(11)
+    memo = qn._visible_pages_by_condition_answers
+    recent = random_answers(qn, rng)
+    expected = page_ids(qn, recent)
+    for _ in range(3 * model._VISIBLE_PAGES_MEMO_MAX):
+        page_ids(qn, random_answers(qn, rng))
+        page_ids(qn, recent)  # used all along: never the least recently used
+        assert len(memo) <= model._VISIBLE_PAGES_MEMO_MAX
+    assert len(memo) == model._VISIBLE_PAGES_MEMO_MAX  # full, not emptied
+    kept = len(memo)
+    assert page_ids(qn, recent) == expected and len(memo) == kept  # a hit: nothing added
