@@ -23,17 +23,18 @@ section of benchmarks/README.md for the figures behind them):
 
 Why these values:
 
-* **sync, 2 × cores + 1 workers.** The app is CPU-bound (about 12 ms of CPU per request in
-  gunicorn, 2 ms in PostgreSQL, short database waits). Measured with ``benchmarks/load.py`` on
-  2 cores, ``sync`` and ``gthread`` (2 or 4 threads) used the same CPU per request and gave the
-  same throughput, but ``sync`` had the lower tail latency (p95/p99 0.7/0.8 s against 0.9-1.3/
-  1.2-1.7 s at saturation): threads of one process only take turns on the GIL, stretching every
-  request in the process. The extra worker per core covers the database waits. ``sync``
+* **sync, 2 × cores + 1 workers.** The app is CPU-bound (about 2 ms of CPU per respondent
+  request in gunicorn, 0.3 ms in PostgreSQL, short database waits). Measured with
+  ``benchmarks/load.py`` on 2 cores (when a request still took 12 ms), ``sync`` and ``gthread``
+  (2 or 4 threads) used the same CPU per request and gave the same throughput, but ``sync`` had
+  the lower tail latency (p95/p99 0.7/0.8 s against 0.9-1.3/1.2-1.7 s at saturation): threads
+  of one process only take turns on the GIL, stretching every request in the process. The extra worker per core covers the database waits. ``sync``
   needs a buffering proxy in front (nginx, an ingress, the platform router), which TLS needs
   anyway; where slow clients reach gunicorn directly, set ``GUNICORN_WORKER_CLASS=gthread``
-  (4 threads, keep-alive 5 s). Every worker holds a SQLAlchemy pool (5 + 10 overflow), so
-  workers × threads (at most 15) must stay below PostgreSQL's ``max_connections`` minus what
-  the RQ workers and the release command use.
+  (4 threads, keep-alive 5 s). Every worker holds a SQLAlchemy pool (5 + 10 overflow; each
+  thread keeps one of them for the respondents' single statements, and may use a second for a
+  transaction), so workers × 15 at most must stay below PostgreSQL's ``max_connections`` minus
+  what the RQ workers and the release command use (with sync workers: 2 per worker in practice).
 * **timeout 60 s.** With ``sync`` it is a per-request limit, so it stays above the slowest
   planner page (analysis); respondent requests take milliseconds. (With gthread it is the
   worker's heartbeat instead.)
