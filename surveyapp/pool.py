@@ -63,8 +63,8 @@ class HeldConnections:
     * ``engine.dispose()`` closes every held connection of the engine (tests, ``post_fork``);
     * a forked child never uses or closes its parent's connection (it takes its own).
 
-    The held connection counts as checked out: a process holds one connection more than its
-    pool's concurrent checkouts at most, well inside the pool's size.
+    A held connection stays checked out of the pool: each thread holds one all the time, and
+    takes a second only for a transaction (submit, planner pages), well inside the pool's size.
     """
 
     def __init__(self, engine: Engine, idle_seconds: float) -> None:
@@ -134,7 +134,8 @@ class HeldConnections:
             self._held.discard(held)
         if getattr(self._local, "held", None) is held:
             self._local.held = None
-        held.pooled.invalidate(error)  # closes the driver connection; the pool forgets it
+        if held.pooled.is_valid:  # not yet dropped (by a dispose in another thread, say)
+            held.pooled.invalidate(error)  # closes the driver connection; the pool forgets it
 
     def _error_elsewhere(self, context: ExceptionContext) -> None:
         if context.is_disconnect:

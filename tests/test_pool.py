@@ -180,18 +180,37 @@ def test_after_a_disconnect_every_thread_reconnects_without_failing_again(postgr
     engine.dispose()
 
 
-def test_dispose_closes_the_held_connections(engine: Engine) -> None:
+def test_dispose_closes_the_held_connections_of_every_thread(postgres_migrated: str) -> None:
+    engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0)
     connections = HeldConnections(engine, 60)
     first = held_pid(connections)
+    theirs: list[int] = []
+    disposed = threading.Event()
+    first_done = threading.Event()
+
+    def other_thread() -> None:
+        theirs.append(held_pid(connections))
+        first_done.set()
+        disposed.wait(10)
+        theirs.append(held_pid(connections))  # its connection was closed by another thread
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    first_done.wait(10)
     engine.dispose()
     observer = create_engine(engine.url)
     with observer.connect() as connection:
         still = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": first}
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid IN (:one, :two)"),
+            {"one": first, "two": theirs[0]},
         ).scalar_one()
     observer.dispose()
     assert still == 0  # closed on the server, not left behind checked out of the old pool
+    disposed.set()
+    thread.join()
+    assert theirs[1] != theirs[0]  # reconnected (and no SQLAlchemy warning: they are errors here)
     assert held_pid(connections) != first
+    engine.dispose()
 
 
 def test_a_forked_child_never_uses_its_parents_connection(engine: Engine) -> None:
