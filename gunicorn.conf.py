@@ -28,13 +28,14 @@ Why these values:
   ``benchmarks/load.py`` on 2 cores (when a request still took 12 ms), ``sync`` and ``gthread``
   (2 or 4 threads) used the same CPU per request and gave the same throughput, but ``sync`` had
   the lower tail latency (p95/p99 0.7/0.8 s against 0.9-1.3/1.2-1.7 s at saturation): threads
-  of one process only take turns on the GIL, stretching every request in the process. The extra worker per core covers the database waits. ``sync``
-  needs a buffering proxy in front (nginx, an ingress, the platform router), which TLS needs
-  anyway; where slow clients reach gunicorn directly, set ``GUNICORN_WORKER_CLASS=gthread``
-  (4 threads, keep-alive 5 s). Every worker holds a SQLAlchemy pool (5 + 10 overflow; each
-  thread keeps one of them for the respondents' single statements, and may use a second for a
-  transaction), so workers × 15 at most must stay below PostgreSQL's ``max_connections`` minus
-  what the RQ workers and the release command use (with sync workers: 2 per worker in practice).
+  of one process only take turns on the GIL, stretching every request in the process. The extra
+  worker per core covers the database waits. ``sync`` needs a buffering proxy in front (nginx,
+  an ingress, the platform router), which TLS needs anyway; where slow clients reach gunicorn
+  directly, set ``GUNICORN_WORKER_CLASS=gthread`` (4 threads, keep-alive 5 s). Every worker
+  holds a SQLAlchemy pool (5 + 10 overflow; each thread keeps one of them for the respondents'
+  single statements, and may use a second for a transaction), so workers × 15 at most must stay
+  below PostgreSQL's ``max_connections`` minus what the RQ workers and the release command use
+  (with sync workers: 2 per worker in practice).
 * **timeout 60 s.** With ``sync`` it is a per-request limit, so it stays above the slowest
   planner page (analysis); respondent requests take milliseconds. (With gthread it is the
   worker's heartbeat instead.)
