@@ -197,31 +197,42 @@ def _without_token(html: str) -> str:
 def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_own_state(
     app: Flask, tokens: dict[str, str]
 ) -> None:
-    from surveyapp.forms import builder
+    from surveyapp.forms import build_page_form, builder
+    from surveyapp.survey import views
 
     builder._FORM_CLASSES.clear()
+    views._PAGE_FRAMES.clear()
     one, two = app.test_client(), app.test_client()
     one.get(f"/s/{tokens['p0']}")
     two.get(f"/s/{tokens['p2']}")
     first = one.get("/survey/p/profiel").text
     (form_class,) = builder._FORM_CLASSES.values()
-    # Seen once, for the Dutch interface (the whole page: page 1 of 4), not kept yet: many form
-    # classes are seen only once (a matrix's rows follow earlier answers).
+    # The questions are seen once, for the Dutch interface, not kept yet: many form classes are
+    # seen only once (a matrix's rows follow earlier answers). The page around them is kept at
+    # once: it is the same whatever the rows (here page 1 of 4).
     assert form_class.blank_html == {"nl": None}
-    assert form_class.blank_pages == {("nl", 0, 4): None}
+    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4)]
     second = two.get("/survey/p/profiel").text
-    assert form_class.blank_html["nl"] and form_class.blank_pages[("nl", 0, 4)]  # now kept
+    assert form_class.blank_html["nl"]  # now kept
     cached = one.get("/survey/p/profiel").text
     assert _without_token(cached) == _without_token(first) == _without_token(second)
     assert csrf_token_of(cached) != csrf_token_of(second)  # each browser its own token
     assert csrf_token_of(cached) and csrf_token_of(second)
-    form_class.blank_html.clear()
-    form_class.blank_pages.clear()
-    assert _without_token(two.get("/survey/p/profiel").text) == _without_token(first)  # same as uncached
+    # The same as a page rendered in full, the way a page with answers is.
+    with app.app_context():
+        version = db.session.execute(select(Invitation)).scalars().first().wave.questionnaire_version
+        questionnaire = views.service.questionnaire_by_hash(version.content_hash, version.id)
+    page = questionnaire.pages[questionnaire.page_index("profiel")]
+    with app.test_request_context("/survey/p/profiel"):
+        full = views._render_page(
+            questionnaire, page, {}, "nl", form=build_page_form(questionnaire, page, "nl", {})
+        )
+    assert _without_token(full) == _without_token(cached)
     # A query string is rendered in full (from the kept questions), not served the kept page.
+    frames = dict(views._PAGE_FRAMES)
     incomplete = two.get("/survey/p/profiel?incomplete=1").text
     assert "Beantwoord eerst de verplichte vragen op deze pagina." in incomplete
-    assert "incomplete" not in str(form_class.blank_pages)
+    assert frames == views._PAGE_FRAMES
     # Another interface language is another rendering; saved answers are never served from it.
     english = two.get("/survey/p/profiel?lang=en").text
     assert "(required)" in english and "(verplicht)" in first
@@ -234,6 +245,29 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     assert re.search(r'<input checked id="q_status-0"[^>]*value="actief"', again)
     assert 'value="3"' in again
     assert "checked" not in two.get("/survey/p/profiel").text
+
+
+def test_the_page_around_fresh_questions_is_shared_by_every_shape_of_a_matrix(
+    app: Flask, tokens: dict[str, str]
+) -> None:
+    """Rows shown by earlier answers differ per respondent; the frame around them does not."""
+    from surveyapp.survey import views
+
+    views._PAGE_FRAMES.clear()
+    pages = []
+    for person, sint in (("p0", "nee"), ("p2", "ja")):
+        client = app.test_client()
+        client.get(f"/s/{tokens[person]}")
+        post_page(client, "profiel", {"q_status": "actief", "q_kinderen": "2"})
+        post_page(client, "werk", {"q_contract": "statutair"})
+        knows = {"q_ken_dienst": "yes", "q_ken_aanbod__pluspas": "ja", "q_ken_aanbod__sintgeschenk": sint}
+        assert post_page(client, "kennis", knows).headers["Location"].endswith("/survey/p/gebruik")
+        pages.append(client.get("/survey/p/gebruik").text)
+    frames = [key for key in views._PAGE_FRAMES if key[1] == "gebruik"]
+    assert len(frames) == 1  # two shapes of the matrix, one frame
+    assert "q_gebruik_aanbod__sintgeschenk" in pages[1] and "q_gebruik_aanbod__sintgeschenk" not in pages[0]
+    assert "q_gebruik_aanbod__pluspas" in pages[0] and "q_gebruik_aanbod__pluspas" in pages[1]
+    assert pages[0].count("<h1>") == pages[1].count("<h1>") == 1
 
 
 @pytest.mark.parametrize("token", ["nonsense", "x" * 300, "../../etc/passwd"])

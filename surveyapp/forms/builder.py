@@ -32,8 +32,6 @@ class PageForm(FlaskForm):
     # every respondent who opens the page fresh, so it is kept per class (see the views; None:
     # seen once, not kept yet).
     blank_html: ClassVar[dict[str, Markup | None]] = {}
-    # The whole page, likewise, per interface language and place in the navigation (see the views).
-    blank_pages: ClassVar[dict[tuple[str, int | None, int], str | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,6 @@ def page_form_class(
         "field_answer_keys": {},
         "visible_questions": tuple(part.question for part in parts),
         "blank_html": {},
-        "blank_pages": {},
     }
     for part in parts:
         for spec in part.specs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -204,9 +205,14 @@ def _render_page(
 K = TypeVar("K")
 V = TypeVar("V")
 
-# Stands for the CSRF token in a page kept for reuse: random, so no questionnaire text contains it.
+# Stand for the CSRF token and the questions in a page kept for reuse: random, so no
+# questionnaire text contains them.
 _CSRF_SLOT = secrets.token_hex(16)
-_BLANK_PAGES_PER_FORM = 16  # interface languages × places in the navigation: a handful in practice
+_QUESTIONS_SLOT = secrets.token_hex(16)
+# The page around the questions, per questionnaire version, page, language, interface language
+# and place in the navigation: a few hundred at most for the shipped questionnaires.
+_PAGE_FRAMES: OrderedDict[tuple[str, str, str, str, int, int], str] = OrderedDict()
+_PAGE_FRAMES_MAX = 512
 
 
 def _blank_page(
@@ -219,11 +225,12 @@ def _blank_page(
 ) -> str:
     """A page none of whose questions is answered yet: the same for everyone but the CSRF token.
 
-    Whatever else the page shows is fixed by its form class (questionnaire version, page, language,
-    visible rows), the interface language and its place in the navigation; so the page is rendered
-    once with a stand-in for the token, kept on the form class, and served with this browser's
-    token. The questions alone are kept too, for the rare request with a query string or a
-    flashed message (those pages are rendered in full).
+    Its questions are fixed by the form class (questionnaire version, page, language, visible
+    rows) and the interface language; they are rendered once and kept on the form class from
+    its second use (see ``_kept``). The page around them is fixed by the questionnaire version,
+    page, languages and place in the navigation, whatever the rows: it is rendered once with
+    stand-ins for the questions and the token, and served with this browser's token. A request
+    with a query string or a flashed message is rendered in full (from the kept questions).
     """
     locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
     questions = _kept(
@@ -233,24 +240,31 @@ def _blank_page(
     )
     if request.query_string or session.get("_flashes"):
         return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav)
-    if len(form_class.blank_pages) >= _BLANK_PAGES_PER_FORM:
-        form_class.blank_pages.clear()
-    html = _kept(
-        form_class.blank_pages,
-        (locale, nav.index(page.id), len(nav.pages)),
-        lambda: _render_page(
-            questionnaire, page, answers, lang, questions_html=questions, csrf_value=_CSRF_SLOT, nav=nav
-        ),
-    )
-    return html.replace(_CSRF_SLOT, generate_csrf())
+    key = (questionnaire.content_hash, page.id, lang, locale, nav.index(page.id) or 0, len(nav.pages))
+    frame = _PAGE_FRAMES.get(key)
+    if frame is None:
+        frame = _render_page(
+            questionnaire,
+            page,
+            answers,
+            lang,
+            questions_html=Markup(_QUESTIONS_SLOT),  # noqa: S704 - random hex  # nosec B704
+            csrf_value=_CSRF_SLOT,
+            nav=nav,
+        )
+        if len(_PAGE_FRAMES) >= _PAGE_FRAMES_MAX:
+            _PAGE_FRAMES.popitem(last=False)
+        _PAGE_FRAMES[key] = frame
+    # The questions first: they cannot contain the token's stand-in, nor any browser's token.
+    return frame.replace(_QUESTIONS_SLOT, questions, 1).replace(_CSRF_SLOT, generate_csrf(), 1)
 
 
 def _kept(cache: dict[K, V | None], key: K, render: Callable[[], V]) -> V:
     """``render()``, kept in ``cache`` from the second time ``key`` is asked for.
 
     A form class seen once is common: which rows a matrix shows depends on earlier answers, and
-    most respondents get a combination of their own. Keeping their pages would only fill memory
-    (a page is tens of kB), so the first time only marks the key as seen.
+    most respondents get a combination of their own. Keeping their questions would only fill
+    memory (tens of kB each), so the first time only marks the key as seen.
     """
     value = cache.get(key)
     if value is None:
