@@ -124,9 +124,9 @@ def test_the_form_class_cache_evicts_the_least_recently_used(
 ) -> None:
     """A bounded cache: rare shapes go first, a shape in use stays (not the whole cache at once)."""
     from surveyapp.forms import builder
+    from surveyapp.lru import LRU
 
-    monkeypatch.setattr(builder, "_FORM_CLASSES", builder.OrderedDict())
-    monkeypatch.setattr(builder, "_FORM_CLASSES_MAX", 3)
+    monkeypatch.setattr(builder, "_FORM_CLASSES", LRU(3))
     page = questionnaire.pages[questionnaire.page_index("gebruik")]
     shapes = [
         {"ken_aanbod/pluspas": pluspas, "ken_aanbod/sintgeschenk": sint}

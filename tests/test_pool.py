@@ -99,6 +99,32 @@ def held_pid(connections: HeldConnections) -> int:
     return int(row[0])
 
 
+class OtherThread:
+    """A second thread that uses its held connection now and once more when told to."""
+
+    def __init__(self, connections: HeldConnections) -> None:
+        self.pids: list[int | str] = []  # backend pids, or what the statement failed with
+        self._go_on = threading.Event()
+        first_done = threading.Event()
+
+        def run() -> None:
+            self.pids.append(held_pid(connections))
+            first_done.set()
+            self._go_on.wait(10)
+            try:
+                self.pids.append(held_pid(connections))
+            except psycopg.Error as error:
+                self.pids.append(f"failed: {error}")
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+        first_done.wait(10)
+
+    def use_again(self) -> None:
+        self._go_on.set()
+        self._thread.join()
+
+
 def test_a_thread_keeps_its_connection_and_threads_do_not_share_one(postgres_migrated: str) -> None:
     engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0)
     connections = HeldConnections(engine, 60)
@@ -145,29 +171,13 @@ def test_after_a_disconnect_every_thread_reconnects_without_failing_again(postgr
     engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=3, max_overflow=0)
     connections = HeldConnections(engine, 60)
     mine = held_pid(connections)
-    theirs: list[int | str] = []
-    go_on = threading.Event()
-    first_done = threading.Event()
-
-    def other_thread() -> None:
-        theirs.append(held_pid(connections))
-        first_done.set()
-        go_on.wait(10)
-        try:
-            theirs.append(held_pid(connections))
-        except psycopg.Error as error:
-            theirs.append(f"failed: {error}")
-
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    first_done.wait(10)
+    other = OtherThread(connections)
     terminate(engine, mine)
-    terminate(engine, int(theirs[0]))
+    terminate(engine, int(other.pids[0]))
     with pytest.raises(psycopg.OperationalError):
         held_pid(connections)  # this thread meets the restart first
-    go_on.set()
-    thread.join()
-    assert isinstance(theirs[1], int) and theirs[1] != theirs[0]  # reconnected, no second failure
+    other.use_again()
+    assert isinstance(other.pids[1], int) and other.pids[1] != other.pids[0]  # reconnected, no second failure
 
     # A disconnect that SQLAlchemy itself meets (the ORM's connections) retires held ones too.
     held = held_pid(connections)
@@ -184,31 +194,19 @@ def test_dispose_closes_the_held_connections_of_every_thread(postgres_migrated: 
     engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0)
     connections = HeldConnections(engine, 60)
     first = held_pid(connections)
-    theirs: list[int] = []
-    disposed = threading.Event()
-    first_done = threading.Event()
-
-    def other_thread() -> None:
-        theirs.append(held_pid(connections))
-        first_done.set()
-        disposed.wait(10)
-        theirs.append(held_pid(connections))  # its connection was closed by another thread
-
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    first_done.wait(10)
+    other = OtherThread(connections)
     engine.dispose()
     observer = create_engine(engine.url)
     with observer.connect() as connection:
         still = connection.execute(
             text("SELECT count(*) FROM pg_stat_activity WHERE pid IN (:one, :two)"),
-            {"one": first, "two": theirs[0]},
+            {"one": first, "two": other.pids[0]},
         ).scalar_one()
     observer.dispose()
     assert still == 0  # closed on the server, not left behind checked out of the old pool
-    disposed.set()
-    thread.join()
-    assert theirs[1] != theirs[0]  # reconnected (and no SQLAlchemy warning: they are errors here)
+    other.use_again()  # its connection was closed by this thread's dispose
+    assert isinstance(other.pids[1], int)  # no failure (and no SQLAlchemy warning: they are errors here)
+    assert other.pids[1] != other.pids[0]  # reconnected
     assert held_pid(connections) != first
     engine.dispose()
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,6 +11,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from surveyapp.forms.registry import FIELD_BUILDERS, FieldSpec, initial_value, read_answer
+from surveyapp.lru import LRU
 from surveyapp.questionnaire.model import Page, Question, Questionnaire
 
 
@@ -58,10 +57,8 @@ def _question_fields(
 # fields, not per request: a class with its unbound fields and validators is the costly part of
 # a form. Most pages have one shape; a matrix whose rows follow earlier answers has many (the
 # usage page of gerechtigden: about one per respondent), so the least recently used go first.
-_FORM_CLASSES: OrderedDict[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = (
-    OrderedDict()
-)
-_FORM_CLASSES_MAX = 128  # about 14 kB each (without kept pages): under 2 MB per worker
+# At most 128, about 14 kB each (without kept pages): under 2 MB per worker.
+_FORM_CLASSES: LRU[tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]], type[PageForm]] = LRU(128)
 
 
 def _shape(
@@ -84,10 +81,8 @@ def page_form_class(
 ) -> type[PageForm]:
     """The form class of a page as the answers so far show it (cached by its shape)."""
     key = (questionnaire.content_hash, page.id, lang, _shape(questionnaire, page, answers))
-    cached = _FORM_CLASSES.get(key)
+    cached = _FORM_CLASSES.recent(key)
     if cached is not None:
-        with suppress(KeyError):  # another thread may have evicted it just now
-            _FORM_CLASSES.move_to_end(key)
         return cached
     parts = _question_fields(questionnaire, page, lang, answers)
     attrs: dict[str, Any] = {
@@ -102,9 +97,7 @@ def page_form_class(
             attrs["field_questions"][spec.name] = part.question
             attrs["field_answer_keys"][spec.name] = spec.answer_key
     form_class = type(f"PageForm_{page.id}", (PageForm,), attrs)
-    if len(_FORM_CLASSES) >= _FORM_CLASSES_MAX:
-        _FORM_CLASSES.popitem(last=False)  # the least recently used: rare shapes go, common ones stay
-    _FORM_CLASSES[key] = form_class
+    _FORM_CLASSES.put(key, form_class)
     return form_class
 
 

@@ -6,13 +6,12 @@ respondent flow, the analysis and the importers all share one picture of a quest
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from surveyapp.lru import LRU
 from surveyapp.questionnaire.expressions import Expr, VarInfo, evaluate, references
 
 # Combinations of condition answers kept per questionnaire, the least recently used going first.
@@ -263,8 +262,8 @@ class Questionnaire:
         return tuple(sorted({name for expr in conditions if expr is not None for name in references(expr)}))
 
     @cached_property
-    def _visible_pages_by_condition_answers(self) -> OrderedDict[tuple[Any, ...], tuple[Page, ...]]:
-        return OrderedDict()
+    def _visible_pages_by_condition_answers(self) -> LRU[tuple[Any, ...], tuple[Page, ...]]:
+        return LRU(_VISIBLE_PAGES_MEMO_MAX)
 
     def visible_pages(self, answers: Mapping[str, Any]) -> list[Page]:
         """Pages to show, given the answers so far (conditions only look at earlier pages).
@@ -275,10 +274,10 @@ class Questionnaire:
         key: tuple[Any, ...] = tuple(map(answers.get, self._condition_names))
         memo = self._visible_pages_by_condition_answers
         try:
-            pages = memo.get(key)
+            pages = memo.recent(key)
         except TypeError:  # a list among them (a multiple-choice answer)
             key = tuple(_hashable(value) for value in key)
-            pages = memo.get(key)
+            pages = memo.recent(key)
         if pages is None:
             pages = tuple(
                 page
@@ -286,12 +285,7 @@ class Questionnaire:
                 if self.page_visible(page, answers)
                 and any(self.question_visible(q, answers) for q in page.questions)
             )
-            if len(memo) >= _VISIBLE_PAGES_MEMO_MAX:
-                memo.popitem(last=False)
-            memo[key] = pages
-        else:
-            with suppress(KeyError):  # another thread may have evicted it just now
-                memo.move_to_end(key)
+            memo.put(key, pages)
         return list(pages)
 
     def clean_answers(self, answers: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
@@ -18,6 +16,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from surveyapp.extensions import db, limiter
 from surveyapp.forms import PageForm, build_page_form, page_answers, page_form_class
+from surveyapp.lru import LRU
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, service
@@ -202,17 +201,13 @@ def _render_page(
     )
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
 # Stand for the CSRF token and the questions in a page kept for reuse: random, so no
 # questionnaire text contains them.
 _CSRF_SLOT = secrets.token_hex(16)
 _QUESTIONS_SLOT = secrets.token_hex(16)
 # The page around the questions, per questionnaire version, page, language, interface language
 # and place in the navigation: a few hundred at most for the shipped questionnaires.
-_PAGE_FRAMES: OrderedDict[tuple[str, str, str, str, int, int], str] = OrderedDict()
-_PAGE_FRAMES_MAX = 512
+_PAGE_FRAMES: LRU[tuple[str, str, str, str, int, int], str] = LRU(512)
 
 
 def _blank_page(
@@ -227,21 +222,23 @@ def _blank_page(
 
     Its questions are fixed by the form class (questionnaire version, page, language, visible
     rows) and the interface language; they are rendered once and kept on the form class from
-    its second use (see ``_kept``). The page around them is fixed by the questionnaire version,
+    its second use. The page around them is fixed by the questionnaire version,
     page, languages and place in the navigation, whatever the rows: it is rendered once with
     stand-ins for the questions and the token, and served with this browser's token. A request
     with a query string or a flashed message is rendered in full (from the kept questions).
     """
     locale = str(get_locale())  # the interface language (of the fixed texts around the questions)
-    questions = _kept(
-        form_class.blank_html,
-        locale,
-        lambda: _questions_html(build_page_form(questionnaire, page, lang, answers), lang),
-    )
+    questions = form_class.blank_html.get(locale)
+    if questions is None:
+        questions = _questions_html(build_page_form(questionnaire, page, lang, answers), lang)
+        # Kept from the second use only: a form class seen once is common (which rows a matrix
+        # shows depends on earlier answers, and most respondents get a combination of their
+        # own), and keeping those questions (tens of kB) would only fill memory.
+        form_class.blank_html[locale] = questions if locale in form_class.blank_html else None
     if request.query_string or session.get("_flashes"):
         return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav)
     key = (questionnaire.content_hash, page.id, lang, locale, nav.index(page.id) or 0, len(nav.pages))
-    frame = _PAGE_FRAMES.get(key)
+    frame = _PAGE_FRAMES.recent(key)
     if frame is None:
         frame = _render_page(
             questionnaire,
@@ -252,25 +249,9 @@ def _blank_page(
             csrf_value=_CSRF_SLOT,
             nav=nav,
         )
-        if len(_PAGE_FRAMES) >= _PAGE_FRAMES_MAX:
-            _PAGE_FRAMES.popitem(last=False)
-        _PAGE_FRAMES[key] = frame
+        _PAGE_FRAMES.put(key, frame)
     # The questions first: they cannot contain the token's stand-in, nor any browser's token.
     return frame.replace(_QUESTIONS_SLOT, questions, 1).replace(_CSRF_SLOT, generate_csrf(), 1)
-
-
-def _kept(cache: dict[K, V | None], key: K, render: Callable[[], V]) -> V:
-    """``render()``, kept in ``cache`` from the second time ``key`` is asked for.
-
-    A form class seen once is common: which rows a matrix shows depends on earlier answers, and
-    most respondents get a combination of their own. Keeping their questions would only fill
-    memory (tens of kB each), so the first time only marks the key as seen.
-    """
-    value = cache.get(key)
-    if value is None:
-        value = render()
-        cache[key] = value if key in cache else None
-    return value
 
 
 @bp.get("/survey/p/<page_id>")
