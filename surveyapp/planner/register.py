@@ -303,6 +303,12 @@ def responses_import(slug: str) -> Any:
     if wave.state == "archived":
         context["archived"] = True
         return render_template(template, **context), (409 if request.method == "POST" else 200)
+    # Answers from outside mixed in with a live survey's change its results: only an admin may.
+    user = current_user()
+    is_admin = user is not None and user.role == "admin"
+    if context["counts"].get("web", 0) and not is_admin:
+        context["admins_only"] = True
+        return render_template(template, **context), (403 if request.method == "POST" else 200)
     if request.method == "GET":
         return render_template(template, **context)
     action = request.form.get("action", "check")
@@ -333,7 +339,11 @@ def responses_import(slug: str) -> Any:
             replace=context["values"]["replace"],
             dry_run=action != "import",
             default_date=default_date,
+            allow_web_responses=is_admin,
         )
+    except response_import.WebResponsesError as exc:  # web responses came in meanwhile
+        db.session.rollback()
+        abort(403, str(exc))
     except response_import.ResponseImportError as exc:
         db.session.rollback()
         abort(409, str(exc))
