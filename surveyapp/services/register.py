@@ -1534,6 +1534,9 @@ def purge_personal_data(
         .execution_options(synchronize_session=False)
     )
     people = int(outcome.rowcount or 0)  # type: ignore[attr-defined]
+    from surveyapp.services.register_jobs import forget_results
+
+    forget_results(wave)  # the reports of register jobs quote the file's values
     wave.personal_data_purged_at = now
     audit.record(
         "personal_data_purged",
