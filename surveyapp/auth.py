@@ -132,8 +132,10 @@ def login() -> Any:
         user = authenticate(email, form.password.data or "")
         if user is None:
             account_id = db.session.execute(select(User.id).where(User.email == email)).scalar_one_or_none()
-            failures = count_failed_login(account_id) if account_id is not None else None
-            audit.record("login_failed", email, **({"failures": failures} if failures else {}))
+            if account_id is not None:
+                audit.record("login_failed", email, failures=count_failed_login(account_id))
+            else:
+                audit.record("login_failed", email)
             db.session.commit()
             return _refused(form, 401, _("The e-mail address or password is not correct."))
         forget_login_attempts(email, address)

@@ -242,17 +242,27 @@ def test_unknown_and_known_accounts_get_the_same_answer_in_the_same_time(
 
 
 def test_a_store_that_does_not_answer_refuses_logins_clearly(
-    database_url: str, tmp_path: Path, hasher: CountingHasher
+    database_url: str, tmp_path: Path, hasher: CountingHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Route limits may be told to let requests through a dead store; the attempt count never is.
-    app = make_app(
-        database_url, tmp_path, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0", RATELIMIT_SWALLOW_ERRORS=True
-    )
+    from limits.strategies import FixedWindowRateLimiter
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    real_hit = FixedWindowRateLimiter.hit
+
+    def hit(self: FixedWindowRateLimiter, item: Any, *identifiers: str, cost: int = 1) -> bool:
+        if "login-account-address" in identifiers:  # the attempt count's store is down (Redis restarting)
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return bool(real_hit(self, item, *identifiers, cost=cost))
+
+    monkeypatch.setattr(FixedWindowRateLimiter, "hit", hit)
+    app = make_app(database_url, tmp_path)
     with app.app_context():
         create_user("planner@example.org", PASSWORD, "planner")
         db.session.commit()
     response = app.test_client().post("/login", data={"email": "planner@example.org", "password": PASSWORD})
+    # Fail closed: without counting, no password is checked (and nobody is logged in).
     assert response.status_code == 503 and "Probeer het over enkele minuten opnieuw" in response.text
+    assert "Aanmelden lukt op dit moment niet" in response.text
     assert hasher.checks == 0
     with app.app_context():
         db.engine.dispose()

@@ -188,8 +188,8 @@ def _run(job: Job, params: dict[str, Any], progress: jobs.Progress, lang: str) -
     try:
         table = reg.read_table(data, filename)
     except reg.RegisterFileError as exc:
-        result = {"ok": False, "problem_count": len(exc.problems), "problems": _problems(exc.problems)}
-        return jobs.Outcome(_("The file cannot be used."), result, failed=True)
+        unreadable = {"ok": False, "problem_count": len(exc.problems), "problems": _problems(exc.problems)}
+        return jobs.Outcome(_("The file cannot be used."), unreadable, failed=True)
     mapping = reg.ColumnMapping.from_json(params.get("mapping")) or reg.ColumnMapping(email_column=None)
     questionnaire = questionnaire_of(wave.questionnaire_version)
     progress.total = len(table.rows) + len(table.problems)
