@@ -304,3 +304,56 @@ def test_hostile_uploads_get_a_4xx_within_a_second_while_respondents_answer(
         assert db.session.execute(people).scalar_one() == REGISTER_PEOPLE
         kinds = db.session.execute(select(Job.kind, Job.state)).all()
         assert [tuple(row) for row in kinds] == [("register:import", "done")]  # no job for a hostile file
+
+
+# --- the readers alone (no server) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(hostile_files()))
+def test_each_hostile_file_is_refused_by_the_reader_in_a_fraction_of_a_second(name: str) -> None:
+    content, message = hostile_files()[name]
+    for preview in (3, None):
+        started = time.perf_counter()
+        with pytest.raises(reg.RegisterFileError) as refused:
+            reg.read_table(content, name, preview_rows=preview)
+        assert time.perf_counter() - started < 0.5, name
+        assert message in str(refused.value)
+
+
+def test_a_zip_whose_entries_lie_about_their_size_unpacks_no_more_than_they_declare() -> None:
+    """Only the central directory is checked: zipfile never returns more than an entry declares,
+    so a bomb that declares small sizes fails its checksum instead of filling memory."""
+    import openpyxl  # noqa: F401 - imported before the clock starts, as in a running server
+
+    honest = zipped({"xl/workbook.xml": b"<workbook/>", "xl/worksheets/sheet1.xml": b"\0" * 50_000_000})
+    real, small = (50_000_000).to_bytes(4, "little"), (1000).to_bytes(4, "little")
+    liar = honest.replace(real, small)  # local and central headers both declare 1,000 bytes
+    with zipfile.ZipFile(io.BytesIO(liar)) as archive, archive.open("xl/worksheets/sheet1.xml") as entry:
+        with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+            entry.read()  # stops at the 1,000 bytes declared: their checksum is wrong
+    started = time.perf_counter()
+    with pytest.raises(reg.RegisterFileError) as refused:
+        reg.read_table(liar, "liar.xlsx")
+    assert time.perf_counter() - started < 0.5
+    assert "Excel workbook" in str(refused.value)
+
+
+def test_a_real_workbook_and_csv_pass_the_shape_checks() -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Personeelsnummer", "E-mail"])
+    for i in range(2000):
+        sheet.append([30000 + i, f"p{i}@voorbeeld.be"])
+    content = io.BytesIO()
+    book.save(content)
+    reg.check_workbook_archive(content.getvalue())
+    assert len(reg.read_table(content.getvalue(), "staff.xlsx").rows) == 2000
+    preview = reg.read_table(content.getvalue(), "staff.xlsx", preview_rows=3)
+    assert (len(preview.rows), preview.complete) == (3, False)
+    text = register_csv(REGISTER_PEOPLE).decode()
+    reg.check_text_shape(text)
+    full = reg.read_table(text.encode(), "staff.csv")
+    assert (len(full.rows), full.complete) == (REGISTER_PEOPLE, True)
