@@ -328,9 +328,12 @@ def test_a_zip_whose_entries_lie_about_their_size_unpacks_no_more_than_they_decl
     honest = zipped({"xl/workbook.xml": b"<workbook/>", "xl/worksheets/sheet1.xml": b"\0" * 50_000_000})
     real, small = (50_000_000).to_bytes(4, "little"), (1000).to_bytes(4, "little")
     liar = honest.replace(real, small)  # local and central headers both declare 1,000 bytes
-    with zipfile.ZipFile(io.BytesIO(liar)) as archive, archive.open("xl/worksheets/sheet1.xml") as entry:
-        with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
-            entry.read()  # stops at the 1,000 bytes declared: their checksum is wrong
+    with (
+        zipfile.ZipFile(io.BytesIO(liar)) as archive,
+        archive.open("xl/worksheets/sheet1.xml") as entry,
+        pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"),
+    ):
+        entry.read()  # stops at the 1,000 bytes declared: their checksum is wrong
     started = time.perf_counter()
     with pytest.raises(reg.RegisterFileError) as refused:
         reg.read_table(liar, "liar.xlsx")
