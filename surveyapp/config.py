@@ -69,6 +69,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        # Password checks per (account name, client address) and per address: see services/users.py.
+        "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS": env.get(
+            "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", "5 per 15 minutes"
+        ),
+        "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per hour"),
+        "REGISTER_JOBS_AT_ONCE": int(env.get("REGISTER_JOBS_AT_ONCE", "2")),
         # Behind N reverse proxies, trust N X-Forwarded-For/-Proto hops (0 = not behind a proxy).
         # Without it every respondent would share the proxy's address and its rate limit.
         # One JSON line per request from the app; gunicorn.conf.py turns it off when gunicorn's
