@@ -10,6 +10,7 @@ PostgreSQL, with the limiter's store in memory and in Redis (``TEST_REDIS_URL``)
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import threading
 import time
@@ -96,6 +97,12 @@ class CountingHasher:
 
 
 @pytest.fixture
+def net() -> str:
+    """Client addresses of this test's own: the Redis store may be shared with other tests and runs."""
+    return f"10.{random.randrange(256)}.{random.randrange(256)}"
+
+
+@pytest.fixture
 def hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
     counting = CountingHasher(users._hasher)
     monkeypatch.setattr(users, "_hasher", counting)
@@ -149,9 +156,9 @@ def failed_logins(app: Flask) -> int:
 
 
 def test_simultaneous_guesses_check_at_most_the_limit_and_lock_only_that_address(
-    throttled_app: Flask, server: str, hasher: CountingHasher
+    throttled_app: Flask, server: str, hasher: CountingHasher, net: str
 ) -> None:
-    attacker = "203.0.113.7"
+    attacker = f"{net}.7"
     statuses = all_at_once(40, lambda _i: post_login(server, "planner@example.org", WRONG, attacker))
     assert hasher.checks == 5, statuses  # not 40: each attempt is counted before its check
     assert sorted(statuses) == [401] * 5 + [429] * 35
@@ -161,17 +168,15 @@ def test_simultaneous_guesses_check_at_most_the_limit_and_lock_only_that_address
     assert post_login(server, "planner@example.org", PASSWORD, attacker).status_code == 429
     assert hasher.checks == 5
     # ...but the planner, at the office, logs in: no global lockout to abuse.
-    office = post_login(server, "planner@example.org", PASSWORD, "198.51.100.20")
+    office = post_login(server, "planner@example.org", PASSWORD, f"{net}.200")
     assert office.status_code == 302 and office.headers["Location"].endswith("/planner/")
     assert failed_logins(throttled_app) == 0
 
 
 def test_guesses_from_many_addresses_are_all_counted_and_lock_nobody_out(
-    throttled_app: Flask, server: str, hasher: CountingHasher
+    throttled_app: Flask, server: str, hasher: CountingHasher, net: str
 ) -> None:
-    statuses = all_at_once(
-        20, lambda i: post_login(server, "planner@example.org", WRONG, f"192.0.2.{10 + i}")
-    )
+    statuses = all_at_once(20, lambda i: post_login(server, "planner@example.org", WRONG, f"{net}.{10 + i}"))
     assert statuses == [401] * 20 and hasher.checks == 20
     assert failed_logins(throttled_app) == 20  # UPDATE ... RETURNING: no lost increments
     with throttled_app.app_context():
@@ -179,11 +184,11 @@ def test_guesses_from_many_addresses_are_all_counted_and_lock_nobody_out(
             select(AuditEvent.details).where(AuditEvent.action == "login_failed")
         ).scalars()
         assert sorted(d["failures"] for d in details) == list(range(1, 21))
-    assert post_login(server, "planner@example.org", PASSWORD, "198.51.100.20").status_code == 302
+    assert post_login(server, "planner@example.org", PASSWORD, f"{net}.200").status_code == 302
 
 
 def test_one_address_is_throttled_over_all_account_names(
-    database_url: str, tmp_path: Path, hasher: CountingHasher
+    database_url: str, tmp_path: Path, hasher: CountingHasher, net: str
 ) -> None:
     app = make_app(database_url, tmp_path, PROXY_FIX_X_FOR=1, LOGIN_ATTEMPTS_PER_ADDRESS="8 per hour")
     with app.app_context():
@@ -197,11 +202,11 @@ def test_one_address_is_throttled_over_all_account_names(
         )
         return response.status_code
 
-    sprayed = [attempt(f"user{i}@example.org", WRONG, "203.0.113.9") for i in range(10)]
+    sprayed = [attempt(f"user{i}@example.org", WRONG, f"{net}.9") for i in range(10)]
     assert sprayed == [401] * 8 + [429] * 2 and hasher.checks == 8
     # The sprayer's address is throttled for every account, the planner elsewhere is not.
-    assert attempt("planner@example.org", PASSWORD, "203.0.113.9") == 429
-    assert attempt("planner@example.org", PASSWORD, "198.51.100.20") == 302
+    assert attempt("planner@example.org", PASSWORD, f"{net}.9") == 429
+    assert attempt("planner@example.org", PASSWORD, f"{net}.200") == 302
     with app.app_context():
         db.engine.dispose()
 
