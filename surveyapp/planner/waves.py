@@ -48,6 +48,7 @@ from surveyapp.services.waves import (
     wave_by_slug,
     waves_with_progress,
 )
+from surveyapp.survey import preview
 
 STATE_ACTIONS = {"open": "wave_opened", "closed": "wave_closed", "archived": "wave_archived"}
 CHART_MAX_AGE = 60  # seconds: the response chart is live, so browsers keep it only briefly
@@ -565,6 +566,41 @@ def change_state(slug: str) -> Any:
     db.session.commit()
     flash(_("The wave is now %(state)s.", state=state_label(found.state)), "info")
     return redirect(url_for("planner.wave", slug=found.slug))
+
+
+@bp.post("/waves/<slug>/preview")
+@role_required("planner")
+def make_preview(slug: str) -> Any:
+    """A test link for a draft wave: its questionnaire as respondents will see it, counting nowhere."""
+    found = _wave_or_404(slug)
+    try:
+        created = preview.create(found, created_by=_actor())
+    except preview.PreviewError:
+        db.session.rollback()
+        return _refuse(
+            found,
+            _(
+                "Only a draft wave has a preview: this one is %(state)s, so respondents answer through "
+                "their own links now.",
+                state=state_label(found.state),
+            ),
+        )
+    audit.record("wave_preview_created", _actor(), found.slug, expires_at=created.expires_at.isoformat())
+    db.session.commit()
+    link = created.link(current_app.config["BASE_URL"])
+    return _render(
+        "planner/wave_preview.html",
+        wave=found,
+        link=link,
+        expires_on=created.expires_at.date(),
+        days=preview.PREVIEW_DAYS,
+        language_links=[(code, name, f"{link}?lang={code}") for code, name in _language_names(found)],
+    )
+
+
+def _language_names(wave: Wave) -> list[tuple[str, str]]:
+    names = {choice.value: choice.label for choice in LANGUAGE_CHOICES}
+    return [(code, str(names.get(code, code))) for code in (wave.languages or ["nl"])]
 
 
 def _suggest_slug(slug: str) -> str:
