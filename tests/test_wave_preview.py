@@ -210,3 +210,14 @@ def test_a_preview_uses_the_words_of_the_wave_mode(app: Flask, anonymous: bool) 
     footer = client.get("/survey/p/profiel").text.split('<footer class="site-footer">', 1)[1]
     assert ("anoniem" in footer) is anonymous
     assert ("vertrouwelijk" in footer) is not anonymous
+    # The test questionnaire's own welcome says "anonymous": the planner is warned when the wave
+    # is identified (its pages and the preview link's page), not when it is anonymous.
+    make_users(app)
+    planner = app.test_client()
+    login(planner, "planner")
+    planner.get("/?lang=en")
+    for page in (planner.get(f"/planner/waves/{SLUG}"), planner.post(f"/planner/waves/{SLUG}/preview")):
+        assert page.status_code == 200
+        warned = "but its questionnaire tells respondents their answers are anonymous" in page.text
+        assert warned is not anonymous
+        assert ("welcome (nl), welcome (en)" in page.text) is not anonymous
