@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -224,6 +225,21 @@ class Response(db.Model):  # type: ignore[name-defined]
     language: Mapped[str] = mapped_column(String(8), default="nl")
     source: Mapped[str] = mapped_column(String(16), default="web")  # web | import
     answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class PendingSubmission(db.Model):  # type: ignore[name-defined]
+    """A final submission waiting, sealed, for its anonymous batch (see ``surveyapp.survey.pending``).
+
+    It is written in the submit's transaction, so a reader can tell whose it is (same ``xmin`` as
+    the invitation's update): hence no invitation id, no time, and answers, language and version
+    only as AES-GCM ciphertext padded to a fixed size, under a key that is not in the database.
+    """
+
+    __tablename__ = "pending_submissions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class User(db.Model):  # type: ignore[name-defined]
