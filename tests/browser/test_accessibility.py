@@ -338,7 +338,10 @@ def finish(person: Respondent, audit: Audit, live: LiveApp, token: str, thanks: 
     response = page.goto(f"{live.url}/s/not-a-valid-link")
     assert response is not None and response.status == 404
     audit.check(page, "invalid-link-404")
-    response = page.goto(f"{live.url}/survey/")  # the session no longer holds an invitation
+    response = page.goto(f"{live.url}/survey/")  # back after submit: the "already answered" page
+    assert response is not None and response.status == 200 and page.locator("form").count() == 0
+    page.context.clear_cookies()
+    response = page.goto(f"{live.url}/survey/?lang={person.lang}")  # a browser that never opened a link
     assert response is not None and response.status == 403
     audit.check(page, "no-access-403")
 
