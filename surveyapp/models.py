@@ -2,7 +2,9 @@
 
 The anonymity model shapes these tables: an ``Invitation`` knows who was asked and whether they
 finished; a ``Response`` knows what was answered but not by whom. There is no foreign key, no
-shared id and no shared timestamp between the two: only the response carries the day it came.
+shared id and no shared timestamp between the two: only the response carries a day, its batch's.
+A submission waits sealed in ``PendingSubmission`` until it is released in a shuffled batch
+(``surveyapp.survey.pending``), so no transaction id or place in a table links the two either.
 """
 
 from __future__ import annotations

@@ -7,13 +7,19 @@ the wave closes. The PostgreSQL attacks on the stored rows are in ``test_anonymi
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from cryptography.exceptions import InvalidTag
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, Invitation, PendingSubmission, Response, Wave
@@ -21,7 +27,7 @@ from surveyapp.services.monitoring import monitor_wave
 from surveyapp.services.questionnaires import store_file
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
 from surveyapp.survey import pending, service
-from tests.conftest import make_app
+from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import MINI, post_page
 
 SLUG = "anon-2026"
@@ -224,3 +230,95 @@ def test_sealing_binds_the_wave(app: Flask) -> None:
         assert len(sealed) == pending.NONCE_BYTES + pending.PAD_TO + 16
         with pytest.raises(InvalidTag):
             pending.unseal(2, sealed)
+
+
+# --- PostgreSQL: a close and a submit at the same moment ------------------------------------------
+
+
+def _waiting_on_locks(url: str, count: int) -> None:
+    """Wait until ``count`` backends of the database wait for a lock."""
+    info = make_url(url)
+    with psycopg.connect(
+        host=info.host, port=info.port or 5432, dbname=info.database, user=info.username
+    ) as c:
+        c.autocommit = True
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            row = c.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} backends waited for a lock")
+
+
+def _holder(url: str) -> psycopg.Connection[Any]:
+    info = make_url(url)
+    return psycopg.connect(host=info.host, port=info.port or 5432, dbname=info.database, user=info.username)
+
+
+@pytest.fixture
+def pg_app(postgres_migrated: str, tmp_path: Path) -> Iterator[Flask]:
+    truncate_all(postgres_migrated)
+    application = make_app(postgres_migrated, tmp_path)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+def test_a_close_waits_for_a_submit_in_flight_and_releases_it(pg_app: Flask, postgres_migrated: str) -> None:
+    (token,) = make_wave(pg_app, 1)
+    client = pg_app.test_client()
+    answer_pages(client, token, "in flight")
+    outcome: dict[str, Any] = {}
+    holder = _holder(postgres_migrated)
+    try:
+        # The submit takes the wave's KEY SHARE, then waits here for its invitation row.
+        holder.execute("SELECT id FROM invitations FOR UPDATE")
+        submit = threading.Thread(
+            target=lambda: outcome.update(submit=client.post("/survey/submit").status_code)
+        )
+        submit.start()
+        _waiting_on_locks(postgres_migrated, 1)
+        closing = threading.Thread(
+            target=lambda: outcome.update(close=pg_app.test_cli_runner().invoke(args=["wave", "close", SLUG]))
+        )
+        closing.start()
+        _waiting_on_locks(postgres_migrated, 2)  # the close waits for the submit
+    finally:
+        holder.rollback()
+        holder.close()
+    submit.join(timeout=15)
+    closing.join(timeout=15)
+    assert outcome["submit"] == 302 and outcome["close"].exit_code == 0, outcome
+    assert counts(pg_app) == (1, 0, 1)  # released by the close: nothing stays pending
+    assert markers(pg_app) == {"in flight"}
+
+
+def test_a_submit_that_waited_for_a_close_finds_the_wave_closed(
+    pg_app: Flask, postgres_migrated: str
+) -> None:
+    (token,) = make_wave(pg_app, 1)
+    client = pg_app.test_client()
+    answer_pages(client, token, "too late")
+    outcome: dict[str, int] = {}
+    holder = _holder(postgres_migrated)
+    try:
+        # A close in progress holds the wave (FOR UPDATE), as pending.release_all does.
+        holder.execute("SELECT id FROM waves FOR UPDATE")
+        submit = threading.Thread(
+            target=lambda: outcome.update(submit=client.post("/survey/submit").status_code)
+        )
+        submit.start()
+        _waiting_on_locks(postgres_migrated, 1)
+        holder.execute("UPDATE waves SET state = 'closed'")
+        holder.commit()
+    finally:
+        holder.close()
+    submit.join(timeout=15)
+    assert outcome["submit"] == 410
+    assert counts(pg_app) == (0, 0, 0)
+    with pg_app.app_context():  # the answers are still there, in the draft
+        assert db.session.execute(select(DraftAnswers.answers)).scalar_one()["suggestie"] == "too late"
