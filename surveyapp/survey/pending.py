@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, text
 
 from surveyapp.extensions import db
 from surveyapp.models import PendingSubmission, Response, Wave, random_response_id, utcnow
@@ -81,12 +81,18 @@ def queue(*, wave_id: int, version_id: int, language: str, answers: dict[str, An
     db.session.add(PendingSubmission(wave_id=wave_id, sealed=sealed))
 
 
-def waiting(wave_id: int) -> int:
-    return int(
-        db.session.execute(
-            select(func.count()).select_from(PendingSubmission).where(PendingSubmission.wave_id == wave_id)
-        ).scalar_one()
+def waiting_query(wave_id: int) -> ScalarSelect[int]:
+    return (
+        select(func.count())
+        .select_from(PendingSubmission)
+        .where(PendingSubmission.wave_id == wave_id)
+        .scalar_subquery()
     )
+
+
+def waiting(wave_id: int) -> int:
+    """How many final submissions of the wave wait for their batch."""
+    return int(db.session.execute(select(waiting_query(wave_id))).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -124,11 +130,12 @@ def release(wave_id: int, *, minimum: int | None = None, wait: bool = True) -> R
     if threshold is None:  # a release or close holds the wave: it takes these too
         return Released(0, 0)
     needed = threshold if minimum is None else minimum
+    count = waiting(wave_id)
+    if count == 0 or count < needed:
+        return Released(0, 0)
     rows = db.session.execute(
         select(PendingSubmission.id, PendingSubmission.sealed).where(PendingSubmission.wave_id == wave_id)
     ).all()
-    if not rows or len(rows) < needed:
-        return Released(0, 0)
     contents = []
     for _row_id, sealed in rows:
         try:
@@ -182,10 +189,15 @@ def _rewrite_in_id_order(connection: Connection, wave_id: int) -> int:
 def release_when_due(wave_id: int) -> Released:
     """After a submit has committed: release the wave's batch if k are waiting, and commit.
 
-    A failure here loses nothing (the submissions stay pending for the next submit or the
-    close); it is logged, and the respondent's submit has succeeded already.
+    Most submits only read (fewer than k wait) and take no lock. A failure here loses nothing
+    (the submissions stay pending for the next submit or the close); it is logged, and the
+    respondent's submit has succeeded already.
     """
+    due = select(_WAVES.c.suppression_threshold <= waiting_query(wave_id)).where(_WAVES.c.id == wave_id)
     try:
+        if not db.session.execute(due).scalar():
+            db.session.rollback()
+            return Released(0, 0)
         done = release(wave_id, wait=False)
         db.session.commit()
     except Exception:
