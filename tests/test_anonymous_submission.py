@@ -28,6 +28,7 @@ from surveyapp.services.questionnaires import store_file
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
 from surveyapp.survey import pending, service
 from tests.conftest import make_app, truncate_all
+from tests.test_auth import login, make_users
 from tests.test_survey_flow import MINI, post_page
 
 SLUG = "anon-2026"
@@ -136,6 +137,20 @@ def test_submissions_wait_sealed_until_k_then_all_at_closing(app: Flask) -> None
         assert days == {service.today()}
     # The eighth person finds the survey closed.
     assert app.test_client().get(f"/s/{tokens[7]}").status_code == 410
+
+
+def test_the_planner_closing_the_wave_on_its_page_releases_what_waits(app: Flask) -> None:
+    tokens = make_wave(app, 3, threshold=5)
+    for i in range(3):
+        answer_and_submit(app.test_client(), tokens[i], f"marker-{i}")
+    assert counts(app) == (0, 3, 3)
+    make_users(app)
+    planner = app.test_client()
+    login(planner, "planner")
+    closed = planner.post(f"/planner/waves/{SLUG}/state", data={"to": "closed"})
+    assert closed.status_code == 302
+    assert counts(app) == (3, 0, 3)
+    assert markers(app) == {"marker-0", "marker-1", "marker-2"}
 
 
 def test_stored_order_follows_the_random_ids(app: Flask, backend: str) -> None:
