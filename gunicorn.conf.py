@@ -63,6 +63,9 @@ Why these values:
   step either), with the app's request id. While it is on, the app's own per-request line
   (``surveyapp.requests``) is turned off (``LOG_REQUESTS=0`` unless set), so each request is
   logged once; with ``ACCESS_LOG=off`` the app's line takes its place.
+  A submit's line dates it to the second, which joins to no response: the response is made
+  later, in a shuffled batch of at least k, and keeps only its batch's day and transaction
+  (``surveyapp/survey/pending.py``, README "Anonymity").
 """
 
 from __future__ import annotations

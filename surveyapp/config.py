@@ -82,4 +82,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), default=True),
         "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "SUPPRESSION_THRESHOLD": int(env.get("SUPPRESSION_THRESHOLD", "10")),
+        # Seals submissions waiting for their anonymous batch (surveyapp.survey.pending); unset:
+        # derived from SECRET_KEY. Never stored in the database.
+        "ANSWER_KEY": env.get("ANSWER_KEY") or None,
     }
