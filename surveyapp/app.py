@@ -235,7 +235,11 @@ def _register_template_helpers(app: Flask) -> None:
         return name in app.view_functions
 
     app.jinja_env.globals.update(
-        current_lang=current_lang, lang_url=lang_url, current_user=current_user, has_endpoint=has_endpoint
+        current_lang=current_lang,
+        lang_url=lang_url,
+        current_user=current_user,
+        has_endpoint=has_endpoint,
+        referrer_policy=referrer_policy,
     )
 
 
@@ -257,9 +261,14 @@ HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 # except the planner's, whose addresses hold no secret. There "same-origin" lets the browser
 # name our own origin (Referer, Origin) on a form POST, for the check below; other sites still
 # get nothing.
-NO_REFERRER = ("Referrer-Policy", "no-referrer")
-SAME_ORIGIN_REFERRER = ("Referrer-Policy", "same-origin")
 PLANNER_PATHS = ("/planner", "/admin", "/login", "/logout")
+
+
+def referrer_policy() -> str:
+    """This request's referrer policy: the header, and the ``<meta name="referrer">`` of base.html
+    (which would otherwise override the header)."""
+    return "same-origin" if request.path.startswith(PLANNER_PATHS) else "no-referrer"
+
 # Pages are personal (a respondent's answers, a planner's data): no cache keeps a copy, not the
 # browser's either (a shared computer), nor a proxy. Static files are the same for everyone.
 NO_STORE = ("Cache-Control", "no-store")
@@ -268,8 +277,7 @@ NO_STORE = ("Cache-Control", "no-store")
 def _security_headers(response: Any) -> Any:
     headers = response.headers
     present = {name.lower() for name, _value in headers.items()}  # one pass, not one per header
-    path = request.path
-    wanted = [*SECURITY_HEADERS, SAME_ORIGIN_REFERRER if path.startswith(PLANNER_PATHS) else NO_REFERRER]
+    wanted = [*SECURITY_HEADERS, ("Referrer-Policy", referrer_policy())]
     if request.is_secure:
         wanted.append(HSTS)
     if request.endpoint != "static":
