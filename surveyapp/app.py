@@ -269,6 +269,7 @@ def referrer_policy() -> str:
     (which would otherwise override the header)."""
     return "same-origin" if request.path.startswith(PLANNER_PATHS) else "no-referrer"
 
+
 # Pages are personal (a respondent's answers, a planner's data): no cache keeps a copy, not the
 # browser's either (a shared computer), nor a proxy. Static files are the same for everyone.
 NO_STORE = ("Cache-Control", "no-store")
