@@ -31,7 +31,7 @@ from werkzeug.serving import make_server
 
 from surveyapp.extensions import db
 from surveyapp.models import Response
-from tests.browser.conftest import CHROMIUM_ARGS, unavailable
+from tests.browser.conftest import launch
 from tests.conftest import make_app
 from tests.test_auth import PASSWORD, make_users
 from tests.test_invitations import SLUG, make_mail_wave
@@ -56,19 +56,11 @@ ANSWERS: list[tuple[str, dict[str, str | list[str]]]] = [
 
 
 @pytest.fixture(scope="module")
-def tls_browser(chromium_path: str) -> Iterator[Any]:
+def tls_browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
     """Chromium that accepts the proxy's self-signed certificate."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        try:
-            instance = playwright.chromium.launch(
-                executable_path=chromium_path, args=[*CHROMIUM_ARGS, "--ignore-certificate-errors"]
-            )
-        except Exception as error:  # a broken browser install is an environment problem
-            unavailable(f"Chromium at {chromium_path} does not start: {error}")
-        yield instance
-        instance.close()
+    instance = launch(playwright, chromium_path, "--ignore-certificate-errors")
+    yield instance
+    instance.close()
 
 
 @pytest.fixture
