@@ -67,12 +67,13 @@ def _session_expired(now: float) -> bool:
     return now - seen_at > idle or now - logged_in_at > lifetime
 
 
+PLANNER_SESSION_KEYS = ("user_id", "user_nonce", "user_login_at", "user_seen_at")
+
+
 def _end_planner_session() -> None:
+    """Forget the planner in this session; the language and a respondent's link stay."""
     for key in PLANNER_SESSION_KEYS:
         session.pop(key, None)
-
-
-PLANNER_SESSION_KEYS = ("user_id", "user_nonce", "user_login_at", "user_seen_at")
 
 
 def current_user() -> User | None:
