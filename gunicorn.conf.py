@@ -229,8 +229,18 @@ class _ScrubRecords:
 
 
 def on_starting(server: Any) -> None:
-    """Refuse to serve with the development secret key: anyone could forge a respondent's session."""
+    """Refuse to serve with the development secret key (anyone could forge a respondent's
+    session) or in debug mode (Flask reads ``FLASK_DEBUG`` whatever server runs the app, and
+    debug mode shows tracebacks with the code and the configuration to anyone)."""
+    from flask.helpers import get_debug_flag
+
     from surveyapp.config import DEFAULT_SECRET_KEY
+
+    if get_debug_flag():  # Flask's own reading of FLASK_DEBUG, so every value it takes is refused
+        raise SystemExit(
+            "FLASK_DEBUG is on: gunicorn serves surveyapp in production, where debug mode would show "
+            "tracebacks with code and settings to anyone. Unset FLASK_DEBUG (see `surveyapp check`)."
+        )
 
     if (os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY) == DEFAULT_SECRET_KEY:
         raise SystemExit(

@@ -1083,6 +1083,7 @@ def login_as(
         session.clear()
         session["user_id"] = user_id
         session["user_nonce"] = nonce
+        session["user_login_at"] = session["user_seen_at"] = time.time()
 
 
 LINK = re.compile(r'(?:href|src|action)="(/[^"#?]*)')
