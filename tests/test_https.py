@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, Response
-from tests.conftest import csrf_token_of, make_app
+from tests.conftest import close_open_waves, csrf_token_of, make_app
 from tests.test_auth import PASSWORD, make_users
 from tests.test_survey_flow import make_wave
 
@@ -142,6 +142,7 @@ def test_respondent_answers_and_submits_over_https_without_any_referer(https_app
         "/survey/submit", data={"csrf_token": csrf_token_of(review.text)}, headers=FROM_NO_REFERRER_PAGE
     )
     assert submitted.status_code == 302 and submitted.headers["Location"].endswith("/survey/thanks")
+    close_open_waves(https_app)
     with https_app.app_context():
         stored = db.session.execute(select(Response)).scalars().all()
         assert len(stored) == 1 and stored[0].answers["status"] == "actief"
