@@ -11,7 +11,7 @@ from dataclasses import astuple
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from surveyapp.plan import (
     Period,
     Plan,
     ambitions_and_results,
+    format_number,
     localize,
     overview_text,
     parse_period,
@@ -93,8 +94,7 @@ def number(value: float | None, unit: str) -> str:
     """A value in the page's language: 48,3% or 1.234 in Dutch."""
     if value is None:
         return "–"
-    text = format_decimal(value, format="#,##0" if unit == "count" else "#,##0.#")
-    return f"{text}%" if unit == "percent" else text
+    return format_number(value, unit, _lang())
 
 
 def _input_number(value: float) -> str:
