@@ -225,6 +225,7 @@ def _chart_labels(view: IndicatorView) -> followup.ChartLabels:
         path=_("Straight path to the target"),
         target=_("Target"),
         deadline=_("Deadline %(period)s", period=str(indicator.target.by)),
+        lang=_lang(),
     )
 
 

@@ -311,8 +311,9 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [o.ci_low for o in offerings],
             [o.ci_high for o in offerings],
             line=result.headline.threshold,
-            line_label=_("%(n)s%% line", n=round(100 * result.headline.threshold)),
+            line_label=_("%(value)s line", value=percent(result.headline.threshold, lang, 0)),
             xlabel=_("Satisfied (top-2-box)"),
+            lang=lang,
         )
     if chart == "funnel":
         steps = result.funnel
@@ -322,6 +323,7 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [step.ci_low for step in steps],
             [step.ci_high for step in steps],
             xlabel=_("Share of all respondents"),
+            lang=lang,
         )
     if chart == "reach":
         if group_var not in _group_vars(result):
@@ -334,6 +336,7 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [row.ci_high for row in reach],
             line_label=_("Equal representation (index 1)"),
             xlabel=_("Reach index"),
+            lang=lang,
         )
     if chart == "group":
         measure = request.args.get("measure", "awareness")
@@ -348,14 +351,15 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
         )
         if not rows:
             abort(404)
-        percent = rows[0].kind != "mean"
+        as_percent = rows[0].kind != "mean"
         return report_charts.interval_png(
             [data.group_label(questionnaire, group_var, row.group or "", lang) for row in rows],
             [None if row.suppressed else row.estimate for row in rows],
             [row.ci_low for row in rows],
             [row.ci_high for row in rows],
-            percent=percent,
+            percent=as_percent,
             xlabel=data.item_label(questionnaire, item, lang),
+            lang=lang,
         )
     abort(404)
 

@@ -665,9 +665,12 @@ def _daily_png(
     rates: tuple[float | None, ...],
     count_label: str,
     rate_label: str,
+    lang: str,
 ) -> bytes:
     """Rendered once per wave and state of its data (the fingerprint is in the key)."""
-    figure = charts.daily_figure(days, counts, rates, count_label=count_label, rate_label=rate_label)
+    figure = charts.daily_figure(
+        days, counts, rates, count_label=count_label, rate_label=rate_label, lang=lang
+    )
     return charts.png_bytes(figure)
 
 
@@ -694,6 +697,7 @@ def daily_chart(slug: str) -> Response:
             tuple(d.cumulative_rate for d in daily),
             _("Responses per day"),
             _("Response rate (cumulative)"),
+            locale,
         )
     )
     return response

@@ -209,10 +209,9 @@ def bar_chart(
     percent: bool = True,
     width: float = 7.0,
     xmax: float | None = None,
+    lang: str = "nl",
 ) -> str:
     """Horizontal bars (top to bottom in the given order) with optional CI whiskers."""
-    from matplotlib.ticker import PercentFormatter
-
     height = max(1.6, 0.32 * len(labels) + 0.8)
     figure = charts.new_figure(width, height)
     axes = figure.add_subplot()
@@ -236,9 +235,11 @@ def bar_chart(
     axes.grid(axis="x", color=charts.GRID, linewidth=0.8)
     if percent:
         axes.set_xlim(0, xmax if xmax is not None else 1)
-        axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    elif xmax is not None:
-        axes.set_xlim(0, xmax)
+        axes.xaxis.set_major_formatter(charts.percent_axis(lang))
+    else:
+        axes.xaxis.set_major_formatter(charts.number_axis(lang, 1))
+        if xmax is not None:
+            axes.set_xlim(0, xmax)
     return _png_uri(figure)
 
 
@@ -320,6 +321,9 @@ def build_context(
 
     def t(nl: str, en: str) -> str:
         return tr(lang, nl, en)
+
+    def chart(rows: Sequence[Any], label: Callable[[Any], str], **options: Any) -> str:
+        return interval_chart(rows, label, lang=lang, **options)
 
     # --- response
     everyone = next((r for r in result.response_rates if r.group_var is None), None)
@@ -486,7 +490,7 @@ def build_context(
     if aw_sorted:
         aw_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     aw_sorted,
                     lambda r: labels.subject(r.subject),
                 ),
@@ -544,7 +548,7 @@ def build_context(
     if satisfaction_rows:
         sat_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     satisfaction_rows,
                     lambda o: labels.subject(o.subject),
                     reference=threshold,
@@ -575,7 +579,7 @@ def build_context(
     if visible_funnel:
         ma_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     visible_funnel,
                     lambda s: labels.item(s.item),
                     value="share",
@@ -666,7 +670,7 @@ def build_context(
         reach_shown = sorted(reach_any, key=lambda r: r.index or 0)[:14]
         reach_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     reach_shown,
                     lambda r: f"{labels.group(r.group_var, r.group)} ({labels.group_var(r.group_var)[:28]})",
                     value="index",
@@ -732,7 +736,7 @@ def build_context(
     if visible_needs:
         needs_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     visible_needs,
                     lambda r: labels.item(r.item),
                     xmax=min(1.0, max((r.ci_high or 0) for r in visible_needs) * 1.15 + 0.02),

@@ -66,7 +66,9 @@ class Column:
 
 
 def _sheet_name(name: str, taken: set[str]) -> str:
-    base = _BAD_SHEET_CHARS.sub(" ", name).strip()[:31] or "Sheet"
+    base = _BAD_SHEET_CHARS.sub(" ", name).strip() or "Sheet"
+    if len(base) > 31:  # Excel's limit: cut at a word, and say so
+        base = base[:30].rsplit(" ", 1)[0].rstrip(" ,;–-") + "…"
     candidate, index = base, 2
     while candidate.lower() in taken:
         suffix = f" ({index})"
@@ -259,7 +261,7 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         rows = in_group_order([row for row in result.estimates if row.group_var == group_var])
         name = group_var_label(questionnaire, group_var, lang)
         book.sheet(
-            _("By %(variable)s", variable=name.rstrip("?").strip()),
+            _("By group – %(question)s", question=name.rstrip("?").strip()),
             estimate_columns,
             rows,
             suppressed=lambda r: r.suppressed,

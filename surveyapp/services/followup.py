@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import MaxNLocator
 from sqlalchemy import func, select
 
 from surveyapp import charts
@@ -574,6 +574,7 @@ class ChartLabels:
     path: str
     target: str
     deadline: str  # already filled in with the deadline
+    lang: str = "nl"  # of the axis numbers
 
 
 def _chart_data(view: IndicatorView) -> dict[str, Any]:
@@ -665,11 +666,12 @@ def indicator_figure(data: Mapping[str, Any], labels: ChartLabels) -> Any:
     values += [v for p in points for v in (p[1], p[3]) if v is not None]
     if data["unit"] == "percent":
         axes.set_ylim(0, 100)
-        axes.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
+        axes.yaxis.set_major_formatter(charts.percent_axis(labels.lang, xmax=100))
     else:
         axes.set_ylim(0, max(values) * 1.15 if max(values) > 0 else 1)
         if data["unit"] == "count":
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_formatter(charts.number_axis(labels.lang, 0 if data["unit"] == "count" else 1))
     figure.legend(loc="outside upper left", ncols=3, frameon=False, fontsize=9)
     return figure
 
