@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_decimal
@@ -46,9 +47,11 @@ def number(
     if not _known(value):
         return MISSING
     assert value is not None
-    return str(
-        format_decimal(value, format=_pattern(decimals, optional=optional_decimals), locale=locale_of(lang))
-    )
+    # Half away from zero, as people round (48.25 → 48.3), from the shortest decimal of the float
+    # (Babel alone rounds half to even on the binary value).
+    rounded = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-max(decimals, 0)), ROUND_HALF_UP)
+    pattern = _pattern(decimals, optional=optional_decimals)
+    return str(format_decimal(rounded, format=pattern, locale=locale_of(lang)))
 
 
 def percent(share: float | None, lang: str = "nl", decimals: int = 1) -> str:
@@ -71,9 +74,10 @@ def points(difference: float | None, lang: str = "nl", decimals: int = 1) -> str
     if not _known(difference):
         return MISSING
     assert difference is not None
-    value = round(100 * float(difference), decimals)
-    sign = "+" if value > 0 else (MINUS if value < 0 else "±")
-    return sign + number(abs(value), lang, decimals)
+    text = number(abs(100 * float(difference)), lang, decimals)
+    if not any(digit in "123456789" for digit in text):
+        return "±" + text
+    return ("+" if difference > 0 else MINUS) + text
 
 
 def pvalue(value: float | None, lang: str = "nl") -> str:

@@ -20,6 +20,7 @@ from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.plan import (
     ACTION_STATUSES,
+    Binding,
     IndicatorView,
     Period,
     Plan,
@@ -127,7 +128,15 @@ def problem_text(problem: followup.FieldProblem) -> str:
 
 def _helpers() -> dict[str, Any]:
     lang = _lang()
+    questionnaires: list[Any] = []
+
+    def binding_text(binding: Binding) -> str:
+        if not questionnaires:  # read once per page, and only when an indicator needs it
+            questionnaires.extend(followup.wave_questionnaires())
+        return followup.binding_text(binding, questionnaires, lang)
+
     return {
+        "binding_text": binding_text,
         "lang": lang,
         "tr": lambda text: localize(text, lang),
         "status_label": status_label,
