@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from surveyapp.formatting import number
 from surveyapp.questionnaire import Questionnaire
 from surveyapp.questionnaire.model import localize
 
@@ -76,7 +77,7 @@ def analysis_note(
         r"raking variable '([^']*)': (\d+) respondent\(s\) were asked but did not answer.*", note
     )
     if match:
-        name, count = match.groups()
+        name, count = match.group(1), number(int(match.group(2)), lang)
         return (
             f"{count} respondent(en) kregen de vraag ‘{question(name)}’ maar antwoordden niet."
             if nl
@@ -96,7 +97,7 @@ def analysis_note(
         )
     match = re.fullmatch(r"raking variable '([^']*)': the register has (\d+) (.*) in column.*", note, re.S)
     if match:
-        name, count, what = match.groups()
+        name, count, what = match.group(1), number(int(match.group(2)), lang), match.group(3)
         choices = _choice_label(questionnaire, name, lang)
         codes = _quoted(what)
         group = choices(codes[0]) if codes and "category" in what else choices("_not_asked")
@@ -133,7 +134,7 @@ def analysis_note(
         )
     match = re.fullmatch(r"(\d+) item\(s\) have no answers at all.*?: (.*)", note, re.S)
     if match:
-        count, names = match.groups()
+        count, names = number(int(match.group(1)), lang), match.group(2)
         more = names.endswith(" ...")
         listed = _list([item(name) for name in names.removesuffix(" ...").split(", ") if name])
         listed += " …" if more else ""
@@ -148,7 +149,7 @@ def analysis_note(
         note,
     )
     if match:
-        name, tests, comparisons = match.groups()
+        name, tests, comparisons = (match.group(1), *(number(int(n), lang) for n in match.groups()[1:]))
         return (
             f"Gecorrigeerde p-waarden: {name}-correctie over het hele rapport, apart voor de {tests} "
             f"Rao-Scott-toetsen en de {comparisons} vergelijkingen van een groep met de rest."

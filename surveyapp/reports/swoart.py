@@ -92,10 +92,9 @@ class Statement:
         if e.get("test"):
             parts.append(f"{e['test']}")
         if e.get("p_adjusted") is not None:
-            parts.append(
-                f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) = "
-                f"{pvalue(e['p_adjusted'], lang)}"
-            )
+            p_text = pvalue(e["p_adjusted"], lang)
+            relation = "" if p_text.startswith("<") else "= "
+            parts.append(f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) {relation}{p_text}")
         return "; ".join(parts)
 
     def reference_text(self, lang: str) -> str:
