@@ -65,7 +65,7 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     book = load_workbook(io.BytesIO(body))
     for name in (
         "Estimates",
-        "By How old are you",
+        "How old are you",
         "Headline",
         "Funnel",
         "Reach",
@@ -91,8 +91,8 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     else:
         pytest.fail("ken_dienst not in the Estimates sheet")
     # a suppressed group row: the mark, blank numbers, and the footnote
-    by_group = book["By In which policy domain do…"]
-    assert by_group["A1"].value == "In which policy domain do you work?"
+    by_group = book["In which policy domain do you…"]
+    assert by_group["A1"].value == "By group – In which policy domain do you work?"
     gheader = [cell.value for cell in by_group[3]]
     suppressed_col, n_col = gheader.index("Suppressed"), gheader.index("n")
     rows = list(by_group.iter_rows(min_row=4, values_only=True))

@@ -224,7 +224,8 @@ def test_dutch_outputs_show_labels_and_dutch_numbers(app: Flask) -> None:
     assert download.status_code == 200
     sheets, cells = xlsx_cells(download.data)
     assert sheets[:1] == ["Schattingen"] and "Respons" in sheets and "Weging" in sheets
-    assert any(name.startswith("Per groep – Hoe oud bent u") for name in sheets)
+    assert "Hoe oud bent u" in sheets and "Wat voor contract heeft u" in sheets
+    assert "Per groep – Hoe oud bent u?" in cells
     english = {"Estimates", "Headline", "Funnel", "Reach", "Response rates", "Tests", "Weighting", "Notes"}
     assert not english & set(sheets)
     texts = " \n ".join(str(cell) for cell in cells if isinstance(cell, str))

@@ -260,13 +260,14 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     for group_var in group_vars:
         rows = in_group_order([row for row in result.estimates if row.group_var == group_var])
         name = group_var_label(questionnaire, group_var, lang)
+        # The sheet is named by its question (Excel allows 31 characters); the first row says more.
         book.sheet(
-            _("By group – %(question)s", question=name.rstrip("?").strip()),
+            name.rstrip("?").strip(),
             estimate_columns,
             rows,
             suppressed=lambda r: r.suppressed,
             footnotes=[ci_note],
-            intro=[name],
+            intro=[_("By group – %(question)s", question=name)],
         )
 
     headline = result.headline
