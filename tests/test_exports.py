@@ -99,7 +99,8 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     hidden = [row for row in rows if row[suppressed_col] == data.SUPPRESSED_MARK]
     assert hidden and all(row[n_col] is None and row[gheader.index("Estimate")] is None for row in hidden)
     assert any(row[0] and "fewer than 10 respondents" in str(row[0]) for row in rows)
-    means = [row for row in book["Estimates"].iter_rows(min_row=5) if row[1].value == "Satisfaction (mean score)"]
+    mean_name = "Satisfaction (mean score)"
+    means = [row for row in book["Estimates"].iter_rows(min_row=5) if row[1].value == mean_name]
     assert means and means[0][estimate_col - 1].number_format == "0.00"
     weighting = {row[0]: row[1] for row in book["Weighting"].iter_rows(min_row=2, values_only=True) if row[0]}
     assert weighting["Method"] == "raking" and weighting["Converged"] == "yes"
