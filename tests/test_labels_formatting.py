@@ -68,6 +68,21 @@ def test_dates_in_words() -> None:
     assert formatting.date_text(None, "nl") == formatting.MISSING
 
 
+def test_chart_axes_use_the_formatter() -> None:
+    from surveyapp import charts
+
+    assert (
+        charts.percent_axis("nl")(0.405, 0) == "41%"
+        and charts.percent_axis("nl", decimals=1)(0.405, 0) == "40,5%"
+    )
+    assert charts.percent_axis("en", xmax=100, decimals=1)(40.5, 0) == "40.5%"
+    assert charts.number_axis("nl", 1)(1.5, 0) == "1,5" and charts.number_axis("en")(12345, 0) == "12,345"
+    from matplotlib.dates import date2num
+
+    assert charts.day_axis("nl")(date2num(date(2026, 3, 4)), 0) == "4 mrt"
+    assert charts.day_axis("en")(date2num(date(2026, 3, 4)), 0) == "Mar 4"
+
+
 def test_analysis_notes_in_dutch_with_labels() -> None:
     from tests.analysis.test_measures import small_questionnaire
 
@@ -218,6 +233,7 @@ def test_dutch_outputs_show_labels_and_dutch_numbers(app: Flask) -> None:
     assert "measure=" not in text and "question=" not in text and "group_var=" not in text
     assert "Jonger dan 30 jaar" in text
     assert codes_in(text, {"lt30", "gebruik_aanbod", "tevreden_dienst"}) == {}
+    assert "the baseline wave" not in text and "(yet)" not in text  # technical notes in Dutch too
 
     # The Excel workbook: Dutch sheet names, labels for codes, numbers as numbers.
     download = client.get(f"{base}/results/download/xlsx?report_lang=nl")

@@ -7,6 +7,8 @@ and manual values needs the planner role; each change is audit-logged and commit
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import astuple
 from typing import Any
 
@@ -126,6 +128,50 @@ def problem_text(problem: followup.FieldProblem) -> str:
     return make() if make else str(problem)
 
 
+# The overview's technical notes are English sentences (the CLI prints them); the page says them
+# in its language. A note of a form not listed here is shown as it is.
+_NOTES: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
+    (
+        r"(\S+): the binding matches (\d+) rows; name more fields",
+        lambda m: _(
+            "%(wave)s: the indicator matches %(n)s rows of the analysis; the plan must name more fields.",
+            wave=m[1],
+            n=m[2],
+        ),
+    ),
+    (
+        r"the baseline wave (\S+) has a suppressed estimate",
+        lambda m: _("The baseline wave %(wave)s has too few answers to show the estimate.", wave=m[1]),
+    ),
+    (
+        r"the baseline wave (\S+) has no analysis \(yet\)",
+        lambda m: _("The baseline wave %(wave)s has no analysis (yet).", wave=m[1]),
+    ),
+    (
+        r"(\d+) recorded status\(es\) belong to actions that are no longer in the plan",
+        lambda m: _("%(n)s recorded statuses belong to actions that are no longer in the plan.", n=m[1]),
+    ),
+    (
+        r"(\d+) recorded value\(s\) belong to indicators no longer in the plan",
+        lambda m: _("%(n)s recorded values belong to indicators that are no longer in the plan.", n=m[1]),
+    ),
+    (
+        r"the analysis of wave (\S+) failed: .*",
+        lambda m: _("The analysis of wave %(wave)s failed.", wave=m[1]),
+    ),
+    (r"the survey analysis is not installed", lambda m: _("The survey analysis is not installed.")),
+)
+
+
+def note_text(note: str) -> str:
+    """A technical note of the overview in the page's language."""
+    for pattern, text in _NOTES:
+        match = re.fullmatch(pattern, note, re.S)
+        if match:
+            return text(match)
+    return note
+
+
 def _helpers() -> dict[str, Any]:
     lang = _lang()
     questionnaires: list[Any] = []
@@ -137,6 +183,7 @@ def _helpers() -> dict[str, Any]:
 
     return {
         "binding_text": binding_text,
+        "note_text": note_text,
         "lang": lang,
         "tr": lambda text: localize(text, lang),
         "status_label": status_label,
