@@ -49,6 +49,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS")),
         "MAIL_SENDER": env.get("MAIL_SENDER", "Sociale Dienst <enquete@example.org>"),
         "MAIL_ORGANISATION": env.get("MAIL_ORGANISATION", "Sociale Dienst"),
+        # Whom respondents can ask about the survey (the thank-you page); a detail left unset is
+        # not shown, and without any the page shows no contact section.
+        "SERVICE_NAME": env.get("SERVICE_NAME") or env.get("MAIL_ORGANISATION") or "Sociale Dienst",
+        "SERVICE_CONTACT_EMAIL": env.get("SERVICE_CONTACT_EMAIL") or None,
+        "SERVICE_CONTACT_PHONE": env.get("SERVICE_CONTACT_PHONE") or None,
+        "SERVICE_CONTACT_URL": env.get("SERVICE_CONTACT_URL") or None,
         # Sending: 20 mails a second sends 45,000 invitations in under 40 minutes without
         # tripping a mail relay's limits; batches are claimed 200 at a time (at most once).
         "MAIL_RATE_PER_SECOND": float(env.get("MAIL_RATE_PER_SECOND", "20")),

@@ -212,6 +212,29 @@ class DraftAnswers(db.Model):  # type: ignore[name-defined]
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class WavePreview(db.Model):  # type: ignore[name-defined]
+    """A planner's test run of a draft wave: its link (hash only) and its test answers.
+
+    A table of its own, not an invitation: monitoring, the analysis and the exports read
+    invitations and responses, so test answers can reach none of them. A preview works only
+    while its wave is a draft and until it expires.
+    """
+
+    __tablename__ = "wave_previews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The test answers, kept like a draft (same shape, same optimistic revision).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    current_page: Mapped[str | None] = mapped_column(String(64))
+    pages_done: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class Response(db.Model):  # type: ignore[name-defined]
     """A submitted, anonymous response: random id, no link to any invitation, day-level date."""
 

@@ -211,7 +211,8 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     # seen only once (a matrix's rows follow earlier answers). The page around them is kept at
     # once: it is the same whatever the rows (here page 1 of 4).
     assert form_class.blank_html == {"nl": None}
-    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4)]
+    # (the last three: an anonymous wave, its threshold, not a preview: what the footer says)
+    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4, True, 10, False)]
     second = two.get("/survey/p/profiel").text
     assert form_class.blank_html["nl"]  # now kept
     cached = one.get("/survey/p/profiel").text
@@ -225,7 +226,12 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     page = questionnaire.pages[questionnaire.page_index("profiel")]
     with app.test_request_context("/survey/p/profiel"):
         full = views._render_page(
-            questionnaire, page, {}, "nl", form=build_page_form(questionnaire, page, "nl", {})
+            questionnaire,
+            page,
+            {},
+            "nl",
+            form=build_page_form(questionnaire, page, "nl", {}),
+            mode={"anonymous": True, "threshold": 10, "wave_preview": False},
         )
     assert _without_token(full) == _without_token(cached)
     # A query string is rendered in full (from the kept questions), not served the kept page.

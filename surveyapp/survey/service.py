@@ -373,6 +373,33 @@ def save_page(
     Returns the stored answers, or None when the draft is no longer the revision that was read
     (another browser saved or submitted in between): the caller reads it again and retries.
     """
+    answers, done, current_page = merged_page(questionnaire, draft, page, page_answers, completed=completed)
+    stored = execute_outside_transaction(
+        _STORE_DRAFT,
+        {
+            "of_invitation": invitation_id,
+            "read_revision": draft.revision,
+            "new_answers": answers,
+            "new_pages_done": done,
+            "new_current_page": current_page,
+            "new_updated_at": datetime.now(UTC),
+        },
+    )
+    return answers if stored.rowcount == 1 else None
+
+
+def merged_page(
+    questionnaire: Questionnaire,
+    draft: DraftState,
+    page: Page,
+    page_answers: Mapping[str, Any],
+    *,
+    completed: bool,
+) -> tuple[dict[str, Any], list[str], str]:
+    """A draft with one page's answers merged in: its answers, pages done and current page.
+
+    Shared by respondents' drafts and planners' previews (``surveyapp.survey.preview``).
+    """
     answers = dict(draft.answers)
     for key, value in page_answers.items():
         if value is None:
@@ -385,18 +412,7 @@ def save_page(
     if completed:
         done.append(page.id)
     following = navigation(questionnaire, answers).after(page.id)
-    stored = execute_outside_transaction(
-        _STORE_DRAFT,
-        {
-            "of_invitation": invitation_id,
-            "read_revision": draft.revision,
-            "new_answers": answers,
-            "new_pages_done": done,
-            "new_current_page": following.id if (completed and following) else page.id,
-            "new_updated_at": datetime.now(UTC),
-        },
-    )
-    return answers if stored.rowcount == 1 else None
+    return answers, done, following.id if (completed and following) else page.id
 
 
 def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:
