@@ -23,12 +23,13 @@ from surveyapp.analysis.measures import ANY_OFFERING
 from surveyapp.analysis.result import ESTIMATE_CSV_FIELDS, AnalysisResult, EstimateRow
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
+from surveyapp.formatting import number, percent
 from surveyapp.models import Wave
 from surveyapp.planner import bp
 from surveyapp.questionnaire import Questionnaire
 from surveyapp.reports import charts as report_charts
 from surveyapp.reports import data
-from surveyapp.reports.data import SUPPRESSED_MARK, format_number, format_percent
+from surveyapp.reports.data import SUPPRESSED_MARK
 from surveyapp.reports.xlsx import safe_text
 from surveyapp.services import audit
 from surveyapp.services.waves import wave_by_slug
@@ -105,13 +106,13 @@ def _cell(row: EstimateRow | None, lang: str) -> Cell:
         return Cell(SUPPRESSED_MARK, "", True)
     if row.kind == "mean":
         return Cell(
-            format_number(row.estimate, lang),
-            f"{format_number(row.ci_low, lang)} – {format_number(row.ci_high, lang)}",
+            number(row.estimate, lang, 2),
+            f"{number(row.ci_low, lang, 2)} – {number(row.ci_high, lang, 2)}",
             False,
         )
     return Cell(
-        format_percent(row.estimate, lang),
-        f"{format_percent(row.ci_low, lang)} – {format_percent(row.ci_high, lang)}",
+        percent(row.estimate, lang),
+        f"{percent(row.ci_low, lang)} – {percent(row.ci_high, lang)}",
         False,
     )
 
@@ -178,6 +179,7 @@ def _group_tables(
             if row.group not in groups:
                 groups.append(row.group)
             cells[(row.item, row.group)] = row
+    groups = data.group_order(questionnaire, group_var, groups)
     flags = _significance(result, group_var)
     tables = []
     for measure in GROUP_MEASURES:
@@ -203,8 +205,16 @@ def _group_tables(
     return labels, tables
 
 
-def _reach_rows(result: AnalysisResult, group_var: str) -> list[Any]:
-    return [row for row in result.reach if row.group_var == group_var and row.users_item == ANY_OFFERING]
+def _reach_rows(result: AnalysisResult, group_var: str, questionnaire: Questionnaire | None) -> list[Any]:
+    rows = [row for row in result.reach if row.group_var == group_var and row.users_item == ANY_OFFERING]
+    return _in_group_order(rows, questionnaire, group_var)
+
+
+def _in_group_order(rows: list[Any], questionnaire: Questionnaire | None, group_var: str) -> list[Any]:
+    """Rows of one group variable in the questionnaire's order of its answers."""
+    groups = [str(row.group) for row in rows if row.group is not None]
+    rank = {group: index for index, group in enumerate(data.group_order(questionnaire, group_var, groups))}
+    return sorted(rows, key=lambda row: rank.get(str(row.group), -1))
 
 
 def _open_texts(wave: Wave, result: AnalysisResult, lang: str) -> list[dict[str, Any]]:
@@ -265,18 +275,20 @@ def results(slug: str) -> str:
         groups=groups,
         group_tables=group_tables,
         overall_rate=next((row for row in result.response_rates if row.group_var is None), None),
-        rates=[row for row in result.response_rates if row.group_var == rate_var],
+        rates=_in_group_order(
+            [row for row in result.response_rates if row.group_var == rate_var], questionnaire, rate_var
+        ),
         awareness=[row for row in _overall(result, "awareness") if kinds.get(row.item) != "offering"],
         offerings=_offerings(result, questionnaire, lang),
         help_types=_overall(result, "help_type"),
         missing=_overall(result, "missing_offer"),
         needs=_overall(result, "need"),
-        reach=_reach_rows(result, group_var) if group_var else [],
+        reach=_reach_rows(result, group_var, questionnaire) if group_var else [],
         changes=changes,
         themes=_open_texts(wave, result, lang) if wave.audience == "contactpersonen" else [],
         cell=lambda row: _cell(row, lang),
-        pct=lambda value: format_percent(value, lang),
-        num=lambda value: format_number(value, lang),
+        pct=lambda value: percent(value, lang),
+        num=lambda value: number(value, lang, 2),
         label=lambda row: data.item_label(questionnaire, row, lang),
         glabel=lambda var, group: data.group_label(questionnaire, var, group, lang) if var else "",
         adjust_name=data.adjust_name(result.options.adjust),
@@ -299,8 +311,9 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [o.ci_low for o in offerings],
             [o.ci_high for o in offerings],
             line=result.headline.threshold,
-            line_label=_("%(n)s%% line", n=round(100 * result.headline.threshold)),
+            line_label=_("%(value)s line", value=percent(result.headline.threshold, lang, 0)),
             xlabel=_("Satisfied (top-2-box)"),
+            lang=lang,
         )
     if chart == "funnel":
         steps = result.funnel
@@ -310,11 +323,12 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [step.ci_low for step in steps],
             [step.ci_high for step in steps],
             xlabel=_("Share of all respondents"),
+            lang=lang,
         )
     if chart == "reach":
         if group_var not in _group_vars(result):
             abort(404)
-        reach = _reach_rows(result, group_var)
+        reach = _reach_rows(result, group_var, questionnaire)
         return report_charts.reach_png(
             [data.group_label(questionnaire, group_var, row.group, lang) for row in reach],
             [None if row.suppressed else row.index for row in reach],
@@ -322,6 +336,7 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [row.ci_high for row in reach],
             line_label=_("Equal representation (index 1)"),
             xlabel=_("Reach index"),
+            lang=lang,
         )
     if chart == "group":
         measure = request.args.get("measure", "awareness")
@@ -329,17 +344,22 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             abort(404)
         overall = _overall(result, measure)
         item = request.args.get("item") or (overall[0].item if overall else "")
-        rows = [row for row in result.estimates if row.item == item and row.group_var == group_var]
+        rows = _in_group_order(
+            [row for row in result.estimates if row.item == item and row.group_var == group_var],
+            questionnaire,
+            group_var,
+        )
         if not rows:
             abort(404)
-        percent = rows[0].kind != "mean"
+        as_percent = rows[0].kind != "mean"
         return report_charts.interval_png(
             [data.group_label(questionnaire, group_var, row.group or "", lang) for row in rows],
             [None if row.suppressed else row.estimate for row in rows],
             [row.ci_low for row in rows],
             [row.ci_high for row in rows],
-            percent=percent,
+            percent=as_percent,
             xlabel=data.item_label(questionnaire, item, lang),
+            lang=lang,
         )
     abort(404)
 
