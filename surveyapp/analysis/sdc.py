@@ -10,9 +10,10 @@ The steps, in the order `protect` runs them:
 1. **Global recoding.** Every key variable may have a hierarchy: a list of levels, each merging
    codes of the level below into coarser ones (age bands into wider bands, a policy domain into
    a cluster of domains). While more than ``max_unsafe_share`` of the records sit in a key
-   combination that occurs fewer than k times, the one next level that makes the most records
-   safe per bit of information lost (the drop in the variable's Shannon entropy) is applied;
-   levels that make nothing safer are never applied. Numbers are top-coded before (`top_code`).
+   combination that occurs fewer than k times, the one next level that brings the records
+   nearest to k (the fall of Σ max(0, k - f), f a record's key frequency) per bit of
+   information lost (the drop in the variable's Shannon entropy) is applied; levels that bring
+   no record nearer are never applied. Numbers are top-coded before (`top_code`).
 2. **Local suppression.** Each record still unsafe, the most exposed first, loses key values
    (set to "suppressed") until its combination matches at least k records: each time the value
    whose suppression makes the record match the most other records, ties going to the least
@@ -43,6 +44,11 @@ _BF_OFFSET = 1e-4  # sdcMicro's compute_risk subtracts this from p_k, keeping lo
 
 class DisclosureError(ValueError):
     """The records cannot be made k-anonymous (fewer records than k)."""
+
+    def __init__(self, records: int, k: int) -> None:
+        super().__init__(f"{records} records cannot be {k}-anonymous: at least {k} are needed.")
+        self.records = records
+        self.k = k
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,8 @@ def _matrix(codes: pd.DataFrame) -> np.ndarray:
     """Key values as integers per column (NOT_ASKED a code of its own, None → SUPPRESSED)."""
     columns = []
     for name in codes.columns:
-        values = codes[name].astype(object)
-        suppressed = values.isna().to_numpy()
-        factor, _uniques = pd.factorize(values.where(~values.isna(), "\x00suppressed").astype(str))
-        column = factor.astype(np.int64)
-        column[suppressed] = SUPPRESSED
-        columns.append(column)
+        factor, _uniques = pd.factorize(codes[name].astype(object), use_na_sentinel=True)
+        columns.append(np.where(factor < 0, SUPPRESSED, factor).astype(np.int64))
     if not columns:
         return np.zeros((len(codes), 0), dtype=np.int64)
     return np.column_stack(columns)
@@ -142,10 +144,58 @@ def _exact_counts(matrix: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, 
     """Per record: how many records share its key exactly, and the sum of their weights."""
     if matrix.shape[0] == 0:
         return np.zeros(0), np.zeros(0)
-    _keys, inverse, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
+    # one integer per key (mixed radix), so the grouping is a one-dimensional unique
+    shifted = matrix - SUPPRESSED
+    keys = np.zeros(matrix.shape[0], dtype=np.int64)
+    radix = 1
+    for column in range(matrix.shape[1]):
+        size = int(shifted[:, column].max()) + 1
+        if radix * size >= 2**62:  # too many combinations for one integer: group the rows
+            _rows, inverse = np.unique(shifted, axis=0, return_inverse=True)
+            keys = inverse.reshape(-1).astype(np.int64)
+            break
+        keys += shifted[:, column] * radix
+        radix *= size
+    _keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     sums = np.bincount(inverse, weights=weights, minlength=len(counts))
     return counts[inverse].astype(float), sums[inverse]
+
+
+class _Matcher:
+    """Which records match a key, as bit sets: per column and value, the records with that value
+    or a suppressed one. Matching a key is an AND of one bit set per column, counting it a popcount.
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.n, self.width = matrix.shape
+        self.everyone = np.packbits(np.ones(self.n, dtype=bool))
+        self.masks: list[np.ndarray] = []
+        for column in range(self.width):
+            values = matrix[:, column]
+            wildcard = values == SUPPRESSED
+            size = int(values.max()) + 1 if self.n else 0
+            equal = (values[None, :] == np.arange(size)[:, None]) | wildcard[None, :]
+            self.masks.append(np.packbits(equal, axis=1))
+
+    def bits(self, row: np.ndarray, skip: int = -1) -> np.ndarray:
+        """The records matching ``row`` (column ``skip`` treated as suppressed), packed."""
+        result = self.everyone
+        for column in range(self.width):
+            if column != skip and row[column] != SUPPRESSED:
+                result = result & self.masks[column][row[column]]
+        return result
+
+    def count(self, bits: np.ndarray) -> int:
+        return int(np.bitwise_count(bits).sum())
+
+    def rows(self, bits: np.ndarray) -> np.ndarray:
+        return np.unpackbits(bits, count=self.n).astype(bool)
+
+    def suppress(self, index: int, column: int) -> None:
+        """Record ``index`` now matches every value of ``column``."""
+        byte, bit = divmod(index, 8)
+        self.masks[column][:, byte] |= np.uint8(0x80 >> bit)
 
 
 def _matches(matrix: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -160,7 +210,7 @@ def key_frequencies(matrix: np.ndarray, weights: np.ndarray | None = None) -> tu
     """Per record: the records it matches (itself included) and the sum of their weights.
 
     Records without suppressed values are counted by exact key, plus the suppressed records
-    that match them; each record with a suppressed value is compared with all records.
+    that match them; each record with a suppressed value is matched against all records.
     """
     n = matrix.shape[0]
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
@@ -172,14 +222,16 @@ def key_frequencies(matrix: np.ndarray, weights: np.ndarray | None = None) -> tu
         counts, sums = _exact_counts(matrix[complete], w[complete])
         frequency[complete] = counts
         weight_sum[complete] = sums
-    for index in np.flatnonzero(has_wildcard):
-        matched = _matches(matrix, matrix[index])
-        frequency[index] = matched.sum()
-        weight_sum[index] = w[matched].sum()
-        # the complete records it matches count it too
-        others = matched & complete
-        frequency[others] += 1
-        weight_sum[others] += w[index]
+    if has_wildcard.any():
+        matcher = _Matcher(matrix)
+        for index in np.flatnonzero(has_wildcard):
+            matched = matcher.rows(matcher.bits(matrix[index]))
+            frequency[index] = matched.sum()
+            weight_sum[index] = w[matched].sum()
+            # the complete records it matches count it too
+            others = matched & complete
+            frequency[others] += 1
+            weight_sum[others] += w[index]
     return frequency, weight_sum
 
 
@@ -209,15 +261,24 @@ def _entropy(values: pd.Series) -> float:
 
 def _recode(values: pd.Series, levels: Sequence[Mapping[str, str]], level: int) -> pd.Series:
     """The values at a level of their hierarchy (NOT_ASKED and suppressed stay as they are)."""
-    result = values.astype(object)
-    for mapping in levels[:level]:
-        result = result.map(lambda code, m=mapping: m.get(code, code) if isinstance(code, str) else code)
-    return result
+    factor, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    targets = []
+    for code in uniques:
+        for mapping in levels[:level]:
+            code = mapping.get(code, code)
+        targets.append(code)
+    mapped = np.array(targets + [None], dtype=object)  # the last entry: suppressed stays None
+    return pd.Series(mapped[factor], index=values.index, dtype=object)
 
 
-def _unsafe(codes: pd.DataFrame, k: int) -> int:
+def _shortfall(codes: pd.DataFrame, k: int) -> tuple[int, float]:
+    """Records below k, and how far below k they are in all (Σ max(0, k - f)).
+
+    The shortfall also falls when a recoding brings records nearer to k without reaching it,
+    which with many key variables is what a single step does.
+    """
     frequency, _sums = _exact_counts(_matrix(codes), np.ones(len(codes)))
-    return int((frequency < k).sum())
+    return int((frequency < k).sum()), float(np.maximum(0.0, k - frequency).sum())
 
 
 def global_recode(
@@ -227,25 +288,25 @@ def global_recode(
     levels = {variable.name: 0 for variable in variables}
     current = codes.copy()
     tolerated = max_unsafe_share * len(codes)
-    unsafe = _unsafe(current, k)
+    unsafe, shortfall = _shortfall(current, k)
     while unsafe > tolerated:
-        best: tuple[float, str, pd.Series, int] | None = None
+        best: tuple[float, str, pd.Series, int, float] | None = None
         for variable in variables:
             level = levels[variable.name]
             if level >= len(variable.levels):
                 continue
             recoded = _recode(codes[variable.name], variable.levels, level + 1)
-            trial = current.assign(**{variable.name: recoded})
-            gain = unsafe - _unsafe(trial, k)
+            trial_unsafe, trial_shortfall = _shortfall(current.assign(**{variable.name: recoded}), k)
+            gain = shortfall - trial_shortfall
             if gain <= 0:
                 continue
             loss = max(_entropy(current[variable.name]) - _entropy(recoded), 1e-9)
             score = loss / gain
             if best is None or score < best[0]:
-                best = (score, variable.name, recoded, unsafe - gain)
+                best = (score, variable.name, recoded, trial_unsafe, trial_shortfall)
         if best is None:
             break
-        _score, name, recoded, unsafe = best
+        _score, name, recoded, unsafe, shortfall = best
         current[name] = recoded
         levels[name] += 1
     return current, levels
@@ -258,32 +319,31 @@ def local_suppression(codes: pd.DataFrame, k: int) -> tuple[pd.DataFrame, np.nda
     if n == 0 or width == 0:
         return codes.copy(), np.full(n, float(n))
     if n < k:
-        raise DisclosureError(f"{n} records cannot be {k}-anonymous: there are fewer than {k}.")
+        raise DisclosureError(n, k)
     frequency, _sums = key_frequencies(matrix)
-    order = np.argsort(frequency, kind="stable")
-    for index in order:
+    matcher = _Matcher(matrix)
+    for index in np.argsort(frequency, kind="stable"):
         if frequency[index] >= k:
             continue  # made safe by suppressions in other records (they only add matches)
-        row = matrix[index].copy()
-        matched = _matches(matrix, row)
-        first_matched = matched
-        while matched.sum() < k:
-            best_column, best_matched = -1, matched
+        row = matrix[index]
+        first = matcher.bits(row)
+        bits = first
+        while matcher.count(bits) < k:
+            best_column, best_bits, best_count = -1, bits, -1
             for column in reversed(range(width)):  # ties: the least important variable goes first
                 if row[column] == SUPPRESSED:
                     continue
-                trial = row.copy()
-                trial[column] = SUPPRESSED
-                candidate = _matches(matrix, trial)
-                if best_column < 0 or candidate.sum() > best_matched.sum():
-                    best_column, best_matched = column, candidate
+                candidate = matcher.bits(row, skip=column)
+                count = matcher.count(candidate)
+                if count > best_count:
+                    best_column, best_bits, best_count = column, candidate, count
             row[best_column] = SUPPRESSED
-            matched = best_matched
-        matrix[index] = row
+            matcher.suppress(int(index), best_column)
+            bits = best_bits
         # The records it now matches and did not before gain one match each (matching is
         # symmetric, and a wildcard never takes a match away).
-        frequency[matched & ~first_matched] += 1
-        frequency[index] = matched.sum()
+        frequency[matcher.rows(bits & ~first)] += 1
+        frequency[index] = matcher.count(bits)
     result = codes.copy().astype(object)
     for column, name in enumerate(codes.columns):
         result.loc[matrix[:, column] == SUPPRESSED, name] = None
@@ -305,7 +365,7 @@ def protect(
     first), with text codes and NOT_ASKED for values the skip logic left out.
     """
     if k < 1 or math.isnan(k):
-        raise DisclosureError(f"k must be a positive whole number, not {k!r}.")
+        raise ValueError(f"k must be a positive whole number, not {k!r}.")
     names = [variable.name for variable in variables]
     frame = codes[names].astype(object).where(codes[names].notna(), NOT_ASKED)
     before = measure_risk(frame, weights, k)
