@@ -24,7 +24,7 @@ from tests.conftest import make_app
 from tests.test_auth import login, make_users
 
 BASE = f"/planner/waves/{WAVE_SLUG}/results"
-KINDS = ("xlsx", "csv", "json", "microdata-csv", "microdata-sav", "codebook")
+KINDS = ("xlsx", "csv", "json", "microdata-csv", "microdata-sav", "microdata-xlsx", "codebook")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,8 @@ def test_downloads_need_the_planner_role_and_are_audited(seeded: Flask, kind: st
 def test_microdata_open_answers_only_when_ticked(seeded: Flask) -> None:
     client = client_as(seeded, "planner")
     plain = client.get(f"{BASE}/download/microdata-csv").data.decode("utf-8-sig")
-    ticked = client.get(f"{BASE}/download/microdata-csv?open_answers=1").data.decode("utf-8-sig")
+    purpose = "purpose=Analyse+van+de+suggesties&permission=1"
+    ticked = client.get(f"{BASE}/download/microdata-csv?open_answers=1&{purpose}").data.decode("utf-8-sig")
     assert "suggesties" not in plain.splitlines()[0] and "suggesties" in ticked.splitlines()[0]
     with seeded.app_context():
         event = db.session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()
