@@ -120,8 +120,10 @@ def test_every_microdata_export_is_k_anonymous_and_says_its_risk(seeded: Flask, 
     keys = key_names(seeded)
     assert {"leeftijd", "entiteit", "niveau", "herkomst", "aantal_kinderen"} <= set(keys)
 
-    # the download page shows the risk before and after
-    page = client.get(f"{BASE}?lang=en").text
+    # the results page links to the microdata page, which shows the risk before and after
+    assert f"{BASE}/microdata" in client.get(f"{BASE}?lang=en").text
+    assert planner(seeded, "viewer").get(f"{BASE}/microdata").status_code == 403
+    page = client.get(f"{BASE}/microdata?lang=en").text
     risk = risk_table(page)
     uniques = risk["Sample-unique records (key combination occurs once)"]
     assert int(uniques[0].split()[0]) > 0 and uniques[1].startswith("0 ")
@@ -227,7 +229,7 @@ def test_open_answers_need_permission_and_purpose_and_viewers_never_see_them(
     assert event.details["permission_confirmed"] is True and event.user_email == "planner@example.org"
 
     # the form asks for both
-    page = client.get(f"{BASE}?lang=en").text
+    page = client.get(f"{BASE}/microdata?lang=en").text
     assert 'name="purpose"' in page and 'name="permission"' in page and "microdata-xlsx" in page
 
     # the command line needs a purpose too

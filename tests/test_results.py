@@ -84,7 +84,8 @@ def test_results_page_has_every_section_and_the_suppression_note(seeded: Flask) 
 
 def test_planner_sees_downloads_with_the_open_answers_warning(seeded: Flask) -> None:
     text = client_as(seeded, "planner").get(f"{BASE}?lang=en").text
-    assert "downloads-heading" in text and f"{BASE}/download/xlsx" in text
+    assert "downloads-heading" in text and f"{BASE}/download/xlsx" in text and f"{BASE}/microdata" in text
+    text = client_as(seeded, "planner").get(f"{BASE}/microdata?lang=en").text
     assert 'name="open_answers"' in text and "checked" not in text.split('name="open_answers"')[1][:40]
     assert "identify people" in text
 

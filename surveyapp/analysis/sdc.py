@@ -267,7 +267,7 @@ def _recode(values: pd.Series, levels: Sequence[Mapping[str, str]], level: int) 
         for mapping in levels[:level]:
             code = mapping.get(code, code)
         targets.append(code)
-    mapped = np.array(targets + [None], dtype=object)  # the last entry: suppressed stays None
+    mapped = np.array([*targets, None], dtype=object)  # the last entry: suppressed stays None
     return pd.Series(mapped[factor], index=values.index, dtype=object)
 
 

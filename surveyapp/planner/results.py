@@ -285,9 +285,6 @@ def results(slug: str) -> str:
         if wave.audience == "contactpersonen"
         else [],
         open_texts_shown=can_download,
-        disclosure=disclosure_summary(wave, lang) if can_download else None,
-        purpose_min=PURPOSE_MIN,
-        purpose_max=PURPOSE_MAX,
         cell=lambda row: _cell(row, lang),
         pct=lambda value: format_percent(value, lang),
         num=lambda value: format_number(value, lang),
@@ -297,6 +294,27 @@ def results(slug: str) -> str:
         can_download=can_download,
         mark=SUPPRESSED_MARK,
         alpha=ALPHA,
+    )
+
+
+@bp.get("/waves/<slug>/results/microdata")
+@role_required("planner")
+def results_microdata(slug: str) -> str:
+    """The microdata downloads with their disclosure risk before and after (planners only).
+
+    A page of its own: disclosure control of a large wave takes seconds, which the results
+    page, viewed all through fieldwork, should not wait for.
+    """
+    wave = _wave_or_404(slug)
+    _analysis(wave)  # a clear 409 when the wave cannot be analysed
+    lang = _lang()
+    return render_template(
+        "planner/microdata.html",
+        wave=wave,
+        lang=lang,
+        disclosure=disclosure_summary(wave, lang),
+        purpose_min=PURPOSE_MIN,
+        purpose_max=PURPOSE_MAX,
     )
 
 
