@@ -213,7 +213,7 @@ def test_open_answers_need_permission_and_purpose_and_viewers_never_see_them(
 ) -> None:
     client = planner(seeded)
     url = f"{BASE}/download/microdata-csv"
-    plain = client.get(url).data.decode("utf-8-sig").splitlines()[0]
+    plain = client.get(f"{url}?lang=en").data.decode("utf-8-sig").splitlines()[0]  # English from here on
     assert "suggesties" not in plain and "mist_wat" not in plain
 
     no_purpose = client.get(f"{url}?open_answers=1&permission=1")
