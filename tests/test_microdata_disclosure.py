@@ -257,3 +257,68 @@ def test_open_answers_need_permission_and_purpose_and_viewers_never_see_them(
     texts = re.findall(r'<ul class="open-answers">(.*?)</ul>', planner_page, re.S)
     some_text = re.findall(r"<li>(.*?)</li>", texts[0])[0]
     assert some_text and some_text not in viewer_page
+
+
+def test_answers_that_would_give_a_suppressed_value_back_are_suppressed_too(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """A question shown only to active staff tells the status of whoever answered it."""
+    from surveyapp.analysis.tidy import response_frame
+    from surveyapp.questionnaire import build_questionnaire
+    from surveyapp.reports import microdata
+    from tests.conftest import make_app
+
+    text = {"nl": "x", "en": "x"}
+    questionnaire = build_questionnaire(
+        {
+            "format": "surveyapp/1",
+            "id": "proef",
+            "languages": ["nl", "en"],
+            "title": text,
+            "pages": [
+                {
+                    "id": "p1",
+                    "title": text,
+                    "questions": [
+                        {
+                            "id": "status",
+                            "type": "single_choice",
+                            "label": text,
+                            "choices": [
+                                {"code": "actief", "label": text},
+                                {"code": "gepensioneerd", "label": text},
+                            ],
+                            "measure": {"type": "group", "register_column": "status"},
+                        }
+                    ],
+                },
+                {
+                    "id": "p2",
+                    "title": text,
+                    "questions": [
+                        {
+                            "id": "pensioen_info",
+                            "type": "yes_no",
+                            "label": text,
+                            "show_if": "status = 'actief'",
+                        },
+                        {"id": "tevreden", "type": "yes_no", "label": text},
+                    ],
+                },
+            ],
+        }
+    )
+    answers = [{"status": "actief", "pensioen_info": "yes", "tevreden": "yes"}] * 10
+    answers += [{"status": "gepensioneerd", "tevreden": "no"}] * 2
+    responses = response_frame(questionnaire, answers)
+    app = make_app(f"sqlite:///{sqlite_template}", tmp_path)
+    with app.test_request_context():
+        micro = microdata._assemble(questionnaire, responses, None, "en", False, "Proef", 5)
+        rows = list(csv.reader(io.StringIO(microdata.to_csv(micro).decode("utf-8-sig"))))
+    header = rows[0]
+    retired = rows[11:]
+    assert [row[header.index("status")] for row in retired] == ["*", "*"]  # 2 < k = 5: suppressed
+    # blank here would say "not asked, so retired": suppressed as well; other answers stay
+    assert [row[header.index("pensioen_info")] for row in retired] == ["*", "*"]
+    assert [row[header.index("tevreden")] for row in retired] == ["no", "no"]
+    assert {row[header.index("pensioen_info")] for row in rows[1:11]} == {"yes"}

@@ -12,7 +12,9 @@ spreadsheet would read as formulas get a leading single quote.
 **Disclosure control.** The quasi-identifiers (`Questionnaire.quasi_identifiers`: the profile
 answers the planner also has in the register) are made k-anonymous with k the wave's
 suppression threshold (`surveyapp.analysis.sdc.protect`): numbers top-coded, codes coarsened
-along the questionnaire's hierarchies, then the fewest values suppressed. Every export goes
+along the questionnaire's hierarchies, then the fewest values suppressed. An answer to a
+question shown only for some values of a quasi-identifier is suppressed where that value was
+(answering it would tell the value). Every export goes
 through `build_microdata`, so none has the answers at full detail; the risk before and after is
 in the codebook, the Excel file and on the download page.
 
@@ -42,6 +44,7 @@ from surveyapp.analysis import sdc
 from surveyapp.analysis.result import AnalysisOptions
 from surveyapp.models import Wave
 from surveyapp.questionnaire import Questionnaire
+from surveyapp.questionnaire.expressions import references
 from surveyapp.questionnaire.model import QuasiIdentifier, Question, localize
 from surveyapp.reports.xlsx import safe_text
 
@@ -177,6 +180,38 @@ def _protect(
     return sdc.protect(codes, variables, k, weights), keys
 
 
+def _condition_masks(
+    questionnaire: Questionnaire, protection: sdc.Protection, n: int
+) -> dict[str, np.ndarray]:
+    """Per answer name: the records whose answer must be suppressed because showing it would
+    tell a suppressed quasi-identifier (its question is shown only for some of its values).
+
+    ``pensioen_info`` is asked only when ``status = 'actief'``: for a record whose status was
+    suppressed, whether it answered would give the status back. Conditions read earlier pages
+    only, so one pass in questionnaire order follows chains of conditions too.
+    """
+    masks: dict[str, np.ndarray] = {
+        name: protection.codes[name].isna().to_numpy() for name in protection.codes.columns
+    }
+    for page in questionnaire.pages:
+        page_refs = references(page.show_if) if page.show_if is not None else []
+        for question in page.questions:
+            if question.id in masks or not question.answerable:
+                continue
+            refs = page_refs + (references(question.show_if) if question.show_if is not None else [])
+            names = question.variable_names() if question.type != "multiple_choice" else [question.id]
+            for name in names:
+                item = next((i for i in question.items if f"{question.id}/{i.id}" == name), None)
+                item_refs = references(item.show_if) if item is not None and item.show_if is not None else []
+                hidden = np.zeros(n, dtype=bool)
+                for ref in refs + item_refs:
+                    if ref in masks:
+                        hidden |= masks[ref]
+                if hidden.any():
+                    masks[name] = hidden
+    return masks
+
+
 def _numeric_codes(question: Question, codes: list[str]) -> tuple[dict[str, float], tuple[str, ...]]:
     """SPSS numbers of a choice question's codes, and its "don't know / not applicable" codes."""
     missing = tuple(choice.code for choice in question.choices if choice.missing and choice.code in codes)
@@ -211,6 +246,7 @@ def _assemble(
 ) -> Microdata:
     protection, keys = _protect(questionnaire, responses, weights, k)
     key_info = {qi.question: qi for qi in keys}
+    masks = _condition_masks(questionnaire, protection, len(responses))
     taken: set[str] = set()
     data: dict[str, object] = {}
     variables: list[Variable] = []
@@ -228,6 +264,8 @@ def _assemble(
                     continue
                 name = spss_name(source, taken)
                 data[name] = responses[source].astype(float)
+                if question.id in masks:
+                    suppressed[name] = masks[question.id]
                 variables.append(
                     Variable(
                         name,
@@ -250,6 +288,8 @@ def _assemble(
                 if row is not None:
                     row_label = f"{label}: {localize(row.label, lang)}"
             qi = key_info.get(source)
+            if qi is None and source in masks:
+                suppressed[name] = masks[source]
             if qi is not None:
                 suppressed[name] = protection.codes[source].isna().to_numpy()
                 column = protection.codes[source].where(~suppressed[name], sdc.NOT_ASKED)
