@@ -230,8 +230,13 @@ def _numeric_codes(question: Question, codes: list[str]) -> tuple[dict[str, floa
 
 
 def _measure(question: Question, numeric_codes: dict[str, float]) -> str:
-    if question.type in ("rating", "matrix"):
+    """Ordinal for rating scales and matrices on a numeric scale; nominal otherwise."""
+    if question.type == "rating":
         return "ordinal"
+    if question.type == "matrix":
+        substantive = [choice.code for choice in question.choices if not choice.missing]
+        if substantive and all(code.lstrip("-").replace(".", "", 1).isdigit() for code in substantive):
+            return "ordinal"
     return "nominal"
 
 
@@ -410,7 +415,7 @@ def spss_frame(micro: Microdata) -> pd.DataFrame:
             values = column.astype(float).to_numpy()
         mask = micro.suppressed.get(variable.name)
         if mask is not None:
-            values = np.where(mask, SUPPRESSED_SPSS, values)
+            values = np.where(mask, SUPPRESSED_TEXT if variable.kind == "text" else SUPPRESSED_SPSS, values)
         data[variable.name] = values
     return pd.DataFrame(data, index=micro.frame.index)
 
