@@ -179,6 +179,8 @@ def test_every_microdata_export_is_k_anonymous_and_says_its_risk(seeded: Flask, 
     assert meta.column_names_to_labels["gewicht"].startswith("Final weight")
     assert frame["gewicht"].sum() == pytest.approx(1500, rel=1e-6) and frame["gewicht"].min() > 0
     assert meta.variable_value_labels["aantal_kinderen"][3.0] == "3 or more"
+    notes = " ".join(meta.notes)
+    assert f"{K}-anonymous" in notes and "Sample-unique records" in notes
 
     # Excel over HTTP, and the codebook
     xlsx = client.get(f"{BASE}/download/microdata-xlsx?report_lang=en")

@@ -490,24 +490,37 @@ def render_download(kind: str, wave: Wave, lang: str, *, open_answers: bool = Fa
     """
     from surveyapp.reports import microdata
 
+    key = data.analysis_etag(data.analysis_key(wave), kind, lang)
     if kind in MICRODATA:
+        # Disclosure control of a large wave takes seconds: kept like the other downloads,
+        # but never with open answers (those stay in no cache).
+        cached = None if open_answers else _download_cache.get(key)
+        if cached is not None:
+            return cached
         micro = microdata.build_microdata(wave, lang, open_answers=open_answers)
         if kind == "microdata-csv":
-            return microdata.to_csv(micro)
-        if kind == "microdata-sav":
-            return microdata.to_sav(micro)
-        if kind == "microdata-xlsx":
-            return microdata.to_xlsx(micro, lang)
-        return microdata.codebook_html(micro, lang).encode("utf-8")
-    key = data.analysis_etag(data.analysis_key(wave), kind, lang)
+            body = microdata.to_csv(micro)
+        elif kind == "microdata-sav":
+            body = microdata.to_sav(micro)
+        elif kind == "microdata-xlsx":
+            body = microdata.to_xlsx(micro, lang)
+        else:
+            body = microdata.codebook_html(micro, lang).encode("utf-8")
+        if not open_answers:
+            _keep_download(key, body)
+        return body
     cached = _download_cache.get(key)
     if cached is not None:
         return cached
     body = _render_result(kind, wave, lang)
+    _keep_download(key, body)
+    return body
+
+
+def _keep_download(key: str, body: bytes) -> None:
     if len(_download_cache) >= DOWNLOAD_CACHE_SIZE:
         _download_cache.pop(next(iter(_download_cache)))
     _download_cache[key] = body
-    return body
 
 
 def _render_result(kind: str, wave: Wave, lang: str) -> bytes:

@@ -32,6 +32,7 @@ import io
 import os
 import re
 import tempfile
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,7 @@ class Microdata:
     disclosure: Disclosure
     suppressed: dict[str, np.ndarray] = field(default_factory=dict)  # variable → rows suppressed
     open_answers: bool = False
+    lang: str = "nl"
 
 
 def spss_name(name: str, taken: set[str]) -> str:
@@ -366,7 +368,7 @@ def _assemble(
         recoded={v.name: v.recoded for v in variables if v.key and v.recoded},
         suppressed={names[q]: n for q, n in protection.suppressed.items() if q in names},
     )
-    return Microdata(frame, variables, weighted, title, disclosure, suppressed, open_answers)
+    return Microdata(frame, variables, weighted, title, disclosure, suppressed, open_answers, lang)
 
 
 def _cell_text(micro: Microdata, variable: Variable, row: int, value: object) -> object:
@@ -427,7 +429,10 @@ def to_sav(micro: Microdata) -> bytes:
     frame = spss_frame(micro)
     value_labels: dict[str, dict[Any, str]] = {}
     missing: dict[str, list[Any]] = {}
-    suppressed_label = _("suppressed for anonymity (disclosure control)")
+    with force_locale(micro.lang):
+        suppressed_label = _("suppressed for anonymity (disclosure control)")
+        lines = [disclosure_note(micro), *(" / ".join(row) for row in risk_rows(micro, micro.lang))]
+    note = [part for line in lines for part in textwrap.wrap(line, 72)]  # SPSS lines: 80 bytes, UTF-8
     for variable in micro.variables:
         labels = {
             variable.numeric_codes[code]: label
@@ -460,6 +465,7 @@ def to_sav(micro: Microdata) -> bytes:
             variable_value_labels=value_labels,
             missing_ranges=missing,
             variable_measure={v.name: v.measure for v in micro.variables},
+            note=note,
         )
         with open(path, "rb") as file:
             return file.read()
