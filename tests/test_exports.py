@@ -131,7 +131,9 @@ def test_sav_round_trip_labels_and_weights(seeded: Flask, tmp_path: Path) -> Non
     frame, meta = pyreadstat.read_sav(str(path))
     assert len(frame) == 600
     assert meta.column_names_to_labels["leeftijd"] == "How old are you?"
-    assert meta.variable_value_labels["leeftijd"]["65plus"] == "65 or older"
+    # a quasi-identifier: coarsened to wider bands (numbers with labels), never the 65+ band
+    assert "60 or older" in meta.variable_value_labels["leeftijd"].values()
+    assert "65 or older" not in meta.variable_value_labels["leeftijd"].values()
     assert "ken_aanbod_pluspas" in frame.columns
     assert micro.weighted and frame[microdata.WEIGHT].sum() == pytest.approx(1500, rel=1e-6)
     assert meta.column_names_to_labels[microdata.WEIGHT].startswith("Final weight")
@@ -157,7 +159,7 @@ def test_codebook_lists_every_variable(seeded: Flask) -> None:
     page = microdata.codebook_html(micro, "nl")
     for variable in micro.variables:
         assert f"<code>{variable.name}</code>" in page
-    assert "65plus" in page
+    assert "60plus" in page and "tevreden_dienst" in page
 
 
 def test_json_validates_against_the_schema(seeded: Flask) -> None:
@@ -177,7 +179,7 @@ def test_cache_is_reused_and_follows_the_data(seeded: Flask) -> None:
     assert formatting.percent(0.1234, "nl") == "12,3%" and formatting.percent(None) == data.SUPPRESSED_MARK
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "csv", "json", "sav", "microdata-csv", "codebook"])
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "json", "sav", "microdata-csv", "microdata-xlsx", "codebook"])
 def test_cli_formats(seeded: Flask, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
     result = seeded.test_cli_runner().invoke(
