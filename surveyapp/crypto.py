@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from surveyapp.lru import LRU
+
 # One info string per purpose: a key derived for one can never serve another.
 DRAFT_INFO = b"surveyapp/draft-answers/v1"
 HANDLE_INFO = b"surveyapp/respondent-session-handle/v1"
@@ -42,6 +44,7 @@ NONCE_BYTES = 12  # AES-GCM's standard nonce, random per seal
 # Drafts are padded to a multiple of this many bytes: ciphertext length would otherwise follow
 # the length of the answers (an open text's length could match a draft to its response).
 DRAFT_PADDING = 1024
+DRAFT_CIPHERS_KEPT = 4096  # invitations whose derived draft key is kept (respondents at work)
 
 
 class SealError(ValueError):
@@ -89,16 +92,23 @@ class Keys:
             kek = derive_key(secret, DRAFT_INFO)
             self._draft_keks.setdefault(hmac.new(kek, b"key id", hashlib.sha256).hexdigest()[:8], kek)
         self._draft_kid = next(iter(self._draft_keks))
+        self._draft_ciphers: LRU[tuple[str, int], AESGCM] = LRU(DRAFT_CIPHERS_KEPT)
         self._handle_ciphers = [AESGCM(derive_key(secret, HANDLE_INFO)) for secret in session_secrets]
         self._rate_limit_key = derive_key(session_secrets[0], RATE_LIMIT_INFO)
 
     # -- drafts ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _draft_cipher(kek: bytes, invitation_id: int) -> AESGCM:
-        """The invitation's own draft key: derived, so every mail's token opens the same draft."""
-        info = b"invitation %d" % invitation_id
-        return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(kek))
+    def _draft_cipher(self, kid: str, invitation_id: int) -> AESGCM:
+        """The invitation's own draft key: derived, so every mail's token opens the same draft.
+
+        Kept for the invitations seen lately: a respondent's every page reads the draft and
+        every save writes it, and the derivation costs more than the encryption itself.
+        """
+        cipher = self._draft_ciphers.recent((kid, invitation_id))
+        if cipher is None:
+            cipher = AESGCM(derive_key(self._draft_keks[kid], b"invitation %d" % invitation_id))
+            self._draft_ciphers.put((kid, invitation_id), cipher)
+        return cipher
 
     def seal_draft(self, invitation_id: int, contents: DraftContents) -> str:
         """The draft as text for ``draft_answers.sealed``: padded JSON under AES-GCM."""
@@ -110,7 +120,7 @@ class Keys:
         plain = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         plain += b" " * (-len(plain) % DRAFT_PADDING)  # JSON allows trailing white space
         nonce = os.urandom(NONCE_BYTES)
-        cipher = self._draft_cipher(self._draft_keks[self._draft_kid], invitation_id)
+        cipher = self._draft_cipher(self._draft_kid, invitation_id)
         sealed = cipher.encrypt(nonce, plain, _draft_aad(invitation_id))
         return f"{DRAFT_FORMAT}.{self._draft_kid}.{_b64encode(nonce + sealed)}"
 
@@ -121,13 +131,12 @@ class Keys:
             data = _b64decode(body)
         except (ValueError, binascii.Error) as error:
             raise SealError("not a sealed draft") from error
-        kek = self._draft_keks.get(kid)
-        if form != DRAFT_FORMAT or kek is None:
+        if form != DRAFT_FORMAT or kid not in self._draft_keks:
             raise SealError("no configured key sealed this draft")
-        cipher = self._draft_cipher(kek, invitation_id)
+        cipher = self._draft_cipher(kid, invitation_id)
         try:
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], _draft_aad(invitation_id))
-        except InvalidTag as error:
+        except (InvalidTag, ValueError) as error:  # ValueError: too short to hold a nonce
             raise SealError("this draft was not sealed for this invitation") from error
         document = json.loads(plain)
         return DraftContents(
