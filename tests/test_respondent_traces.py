@@ -11,8 +11,6 @@ import hashlib
 import json
 import logging
 import runpy
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,32 +86,27 @@ def test_the_session_cookie_holds_a_sealed_handle_not_the_invitation(app: Flask)
 
 
 @pytest.fixture
-def redis_limits() -> Iterator[tuple[str, str]]:
-    """The Redis URL and a key prefix of this test's own (its keys deleted afterwards)."""
+def redis_limits() -> str:
+    """The test Redis server's URL (skipped without one unless services are required)."""
     url = redis_url()
     if url is None:
         message = "no Redis server: set TEST_REDIS_URL to run these tests"
         if REQUIRE_SERVICES:
             pytest.fail(message)
         pytest.skip(message)
-    prefix = f"surveyapp-test-{uuid.uuid4().hex[:12]}"
-    yield url, prefix
-    from redis import Redis
-
-    connection = Redis.from_url(url)
-    for key in connection.scan_iter(match=f"*{prefix}*"):
-        connection.delete(key)
+    return url
 
 
 def test_rate_limit_counters_in_redis_name_no_token_hash_or_address(
-    database_url: str, tmp_path: Path, redis_limits: tuple[str, str]
+    database_url: str, tmp_path: Path, redis_limits: str
 ) -> None:
     from redis import Redis
 
-    url, prefix = redis_limits
-    app = make_app(
-        database_url, tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=url, RATELIMIT_KEY_PREFIX=prefix
-    )
+    redis = Redis.from_url(redis_limits)
+    before = set(redis.scan_iter())
+    # (No key prefix of this test's own: the limiter keeps the first one it was ever given.)
+    app = make_app(database_url, tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=redis_limits)
+    counters: list[bytes] = []
     try:
         token = start_wave(app, people=1)["p0"]
         browser = app.test_client()
@@ -124,9 +117,17 @@ def test_rate_limit_counters_in_redis_name_no_token_hash_or_address(
             stored_hashes = set(db.session.execute(select(AccessToken.token_hash)).scalars())
         assert hashlib.sha256(token.encode()).hexdigest() in stored_hashes
 
-        redis = Redis.from_url(url)
-        ours = [key.decode() for key in redis.scan_iter(match=f"*{prefix}*")]
-        assert len(ours) >= 4, ours  # per address and per link, for both pages
+        counters = [key for key in set(redis.scan_iter()) - before if b"survey." in key]
+        endpoints = {
+            endpoint
+            for endpoint in ("survey.open_link", "survey.opt_out")
+            for key in counters
+            if endpoint.encode() in key
+        }
+        assert endpoints == {"survey.open_link", "survey.opt_out"}, counters  # counted in Redis
+        # The address has its counters too, under its HMAC (so the limit per address still holds).
+        keyed_address = crypto.keys(app.config).rate_limit_key("address:" + ADDRESS).encode()
+        assert any(keyed_address in key for key in redis.scan_iter()), "no counter per address"
         telling = {token, ADDRESS, *stored_hashes}
         for key in redis.scan_iter():
             assert not any(value in key.decode(errors="replace") for value in telling), key
@@ -135,6 +136,8 @@ def test_rate_limit_counters_in_redis_name_no_token_hash_or_address(
         statuses = [browser.get(f"/s/{token}").status_code for _ in range(30)]
         assert statuses == [302] * 29 + [429]
     finally:
+        for key in counters:
+            redis.delete(key)
         with app.app_context():
             db.engine.dispose()
 
