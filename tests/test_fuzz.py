@@ -59,7 +59,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from surveyapp import jobs
+from surveyapp import crypto, jobs
 from surveyapp.extensions import db
 from surveyapp.forms.registry import field_name
 from surveyapp.models import (
@@ -1131,7 +1131,7 @@ def crawl(
                 if rule.endpoint.startswith("survey."):  # a respondent who answered everything
                     client = app.test_client()
                     with client.session_transaction() as session:
-                        session[views.SESSION_KEY] = views.session_handle(invitations["full"])
+                        session[views.SESSION_KEY] = crypto.keys(app.config).seal_handle(invitations["full"])
                 response = client.get(path)
                 if response.mimetype == "text/html":
                     html = response.get_data(as_text=True)
@@ -1222,8 +1222,9 @@ class World:
         if visitor in ROLES:
             login_as(client, self.app, visitor, self.template.users if self.db_path is not None else None)
         elif visitor is not None:
-            with self.app.app_context(), client.session_transaction() as session:
-                session[views.SESSION_KEY] = views.session_handle(self.template.invitations[visitor])
+            handle = crypto.keys(self.app.config).seal_handle(self.template.invitations[visitor])
+            with client.session_transaction() as session:
+                session[views.SESSION_KEY] = handle
         return client
 
     def check(self, what: str) -> None:

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from surveyapp import crypto
 from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, Invitation, RegisterPerson, Response
 from surveyapp.services.questionnaires import store_file
@@ -134,8 +135,8 @@ def test_link_cannot_submit_twice(app: Flask, client: FlaskClient, tokens: dict[
     # A second browser that had the survey open cannot submit either.
     other = app.test_client()
     (invitation_id,) = fetch_all(app, select(Invitation.id).where(Invitation.submitted.is_(True)))
-    with app.app_context(), other.session_transaction() as session:
-        session[views.SESSION_KEY] = views.session_handle(invitation_id)
+    with other.session_transaction() as session:
+        session[views.SESSION_KEY] = crypto.keys(app.config).seal_handle(invitation_id)
     assert other.post("/survey/submit").status_code == 409
     assert count(app, Response) == 1
 
