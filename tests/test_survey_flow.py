@@ -10,10 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from surveyapp import crypto
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Invitation, RegisterPerson, Response
+from surveyapp.models import DraftAnswers, Invitation, PendingSubmission, RegisterPerson, Response
 from surveyapp.services.questionnaires import store_file
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
+from surveyapp.survey import service, views
 from tests.conftest import DATA, csrf_token_of
 
 MINI = DATA / "questionnaires" / "mini.yaml"
@@ -40,10 +42,23 @@ def _make_wave(people: int, path: Path) -> dict[str, str]:
     return tokens
 
 
+def close_wave(app: Flask, slug: str = "test-2026") -> None:
+    """Close the wave as a planner does on the command line: pending submissions become responses."""
+    result = app.test_cli_runner().invoke(args=["wave", "close", slug])
+    assert result.exit_code == 0, result.output
+
+
 def fetch_all(app: Flask, query):  # type: ignore[no-untyped-def]
     """Rows of a query, read in a fresh app context as a separate observer would."""
     with app.app_context():
         return db.session.execute(query).scalars().all()
+
+
+def draft_answers(app: Flask) -> dict[str, object]:
+    """The answers of the one draft, opened with the app's key (the database holds ciphertext)."""
+    with app.app_context():
+        draft = db.session.execute(select(DraftAnswers)).scalar_one()
+        return service.decrypt_draft(draft.invitation_id, draft.sealed).answers
 
 
 def count(app: Flask, model: type) -> int:
@@ -100,6 +115,10 @@ def test_full_flow_submits_one_anonymous_response(
     response = client.post("/survey/submit")
     assert response.status_code == 302 and response.headers["Location"].endswith("/survey/thanks")
     assert "Bedankt voor uw tijd." in client.get("/survey/thanks").text
+    # Final at once, but a response only in a batch of k (or at closing): one waits, sealed.
+    assert count(app, Response) == 0 and count(app, PendingSubmission) == 1
+    close_wave(app)
+    assert count(app, PendingSubmission) == 0
 
     stored = fetch_all(app, select(Response))
     assert len(stored) == 1
@@ -127,9 +146,9 @@ def test_link_cannot_submit_twice(app: Flask, client: FlaskClient, tokens: dict[
     other = app.test_client()
     (invitation_id,) = fetch_all(app, select(Invitation.id).where(Invitation.submitted.is_(True)))
     with other.session_transaction() as session:
-        session["invitation_id"] = invitation_id
+        session[views.SESSION_KEY] = crypto.keys(app.config).seal_handle(invitation_id)
     assert other.post("/survey/submit").status_code == 409
-    assert count(app, Response) == 1
+    assert count(app, Response) + count(app, PendingSubmission) == 1
 
 
 def test_resume_on_another_device(app: Flask, client: FlaskClient, tokens: dict[str, str]) -> None:
@@ -160,8 +179,7 @@ def test_required_and_invalid_answers_give_422_with_errors_next_to_fields(
     assert tampered.status_code == 422
     assert "<script>alert(1)</script>" not in tampered.text
     # Nothing invalid was saved.
-    (draft,) = fetch_all(app, select(DraftAnswers))
-    assert "status" not in draft.answers
+    assert "status" not in draft_answers(app)
 
 
 def test_changing_an_earlier_answer_drops_answers_that_no_longer_apply(
@@ -174,10 +192,10 @@ def test_changing_an_earlier_answer_drops_answers_that_no_longer_apply(
         "kennis",
         {"q_ken_dienst": "yes", "q_ken_aanbod__pluspas": "nee", "q_ken_aanbod__sintgeschenk": "nee"},
     )
-    (draft,) = fetch_all(app, select(DraftAnswers))
-    assert "contract" not in draft.answers
-    assert "gebruik_aanbod/pluspas" not in draft.answers
-    assert "tevreden_pluspas" not in draft.answers  # hidden because its condition's row went
+    answers = draft_answers(app)
+    assert "contract" not in answers
+    assert "gebruik_aanbod/pluspas" not in answers
+    assert "tevreden_pluspas" not in answers  # hidden because its condition's row went
 
 
 def test_language_switch_and_invitation_language(
@@ -211,7 +229,8 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     # seen only once (a matrix's rows follow earlier answers). The page around them is kept at
     # once: it is the same whatever the rows (here page 1 of 4).
     assert form_class.blank_html == {"nl": None}
-    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4)]
+    # (the last three: an anonymous wave, its threshold, not a preview: what the footer says)
+    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4, True, 10, False)]
     second = two.get("/survey/p/profiel").text
     assert form_class.blank_html["nl"]  # now kept
     cached = one.get("/survey/p/profiel").text
@@ -225,7 +244,12 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     page = questionnaire.pages[questionnaire.page_index("profiel")]
     with app.test_request_context("/survey/p/profiel"):
         full = views._render_page(
-            questionnaire, page, {}, "nl", form=build_page_form(questionnaire, page, "nl", {})
+            questionnaire,
+            page,
+            {},
+            "nl",
+            form=build_page_form(questionnaire, page, "nl", {}),
+            mode={"anonymous": True, "threshold": 10, "wave_preview": False},
         )
     assert _without_token(full) == _without_token(cached)
     # A query string is rendered in full (from the kept questions), not served the kept page.
@@ -308,6 +332,7 @@ def test_response_cannot_be_joined_to_a_person(
 ) -> None:
     answer_everything(client, tokens["p0"])
     client.post("/survey/submit")
+    close_wave(app)
     response_table = Response.__table__
     # No column of the response table refers to an invitation, a person or the register.
     assert not response_table.foreign_keys or all(

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -23,11 +23,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from surveyapp import charts, labels
+from surveyapp import charts, formatting, labels, mail
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.models import QuestionnaireVersion, Wave
 from surveyapp.planner import bp
+from surveyapp.questionnaire import Questionnaire
 from surveyapp.services import audit, monitoring
 from surveyapp.services.waves import (
     EDITABLE_AFTER_OPENING,
@@ -48,6 +49,8 @@ from surveyapp.services.waves import (
     wave_by_slug,
     waves_with_progress,
 )
+from surveyapp.survey import preview
+from surveyapp.survey.service import questionnaire_of
 
 STATE_ACTIONS = {"open": "wave_opened", "closed": "wave_closed", "archived": "wave_archived"}
 CHART_MAX_AGE = 60  # seconds: the response chart is live, so browsers keep it only briefly
@@ -302,17 +305,17 @@ def _race_problems(exc: Exception, slug: str) -> tuple[SettingsProblem, ...]:
 
 
 def pct(value: float | None) -> str:
-    """A proportion as a percentage in the page's language (0.123 → 12.3% / 12,3%); a dash when unknown."""
-    return "–" if value is None else f"{format_decimal(round(100 * value, 1), format='#,##0.0')}%"
+    """A proportion as a percentage in the page's language (0.123 → 12,3% / 12.3%); a dash when unknown."""
+    return formatting.percent(value, _lang())
 
 
 def points(value: float | None) -> str:
-    """A difference of proportions in percentage points, with its sign (−0.052 → −5.2)."""
-    if value is None:
-        return "–"
-    rounded = round(100 * value, 1)
-    sign = "+" if rounded > 0 else ("−" if rounded < 0 else "±")
-    return f"{sign}{format_decimal(abs(rounded), format='#,##0.0')}"
+    """A difference of proportions in percentage points, with its sign (−0.052 → −5,2 / −5.2)."""
+    return formatting.points(value, _lang())
+
+
+def _lang() -> str:
+    return str(get_locale() or "nl")
 
 
 def _render(template: str, **context: Any) -> str:
@@ -436,6 +439,37 @@ def new_wave_page() -> Any:
     return _render("planner/wave_form.html", form=form, wave=None, loose=loose)
 
 
+def anonymity_claims(questionnaire: Questionnaire) -> list[str]:
+    """Where a questionnaire's own texts call the answers anonymous, e.g. "welcome (nl)".
+
+    The app's own words follow the wave's mode; a questionnaire's texts are the planner's, so an
+    identified wave using one that says "anonymous" gets a warning on its page instead.
+    """
+    texts: list[tuple[str, Any]] = [
+        ("title", questionnaire.title),
+        ("welcome", questionnaire.welcome),
+        ("thanks", questionnaire.thanks),
+    ]
+    for page in questionnaire.pages:
+        texts += [(f"page {page.id}", page.title), (f"page {page.id}", page.intro)]
+        for question in page.questions:
+            texts += [(f"question {question.id}", question.label), (f"question {question.id}", question.help)]
+            texts += [(f"question {question.id}", choice.label) for choice in question.choices]
+            texts += [(f"question {question.id}", item.label) for item in question.items]
+    found: list[str] = []
+    for where, text in texts:
+        for lang, value in (text or {}).items():
+            place = f"{where} ({lang})"
+            if mail.ANONYMITY_WORDS.search(str(value)) and place not in found:
+                found.append(place)
+    return found
+
+
+def _anonymity_claims_of(wave: Wave) -> list[str]:
+    """The warning's places, for an identified wave only."""
+    return [] if wave.anonymous else anonymity_claims(questionnaire_of(wave.questionnaire_version))
+
+
 @bp.get("/waves/<slug>")
 @role_required("viewer")
 def wave(slug: str) -> str:
@@ -443,8 +477,9 @@ def wave(slug: str) -> str:
     return _render(
         "planner/wave.html",
         wave=found,
+        anonymity_claims=_anonymity_claims_of(found),
         repeated_from=db.session.get(Wave, found.repeated_from_id) if found.repeated_from_id else None,
-        monitor=monitoring.monitor_wave(found),
+        **_monitor_context(found),
         transitions=_transitions(found),
         repeat_form=_repeat_form(found),
     )
@@ -454,7 +489,19 @@ def wave(slug: str) -> str:
 @role_required("viewer")
 def monitor(slug: str) -> str:
     found = _wave_or_404(slug)
-    return _render("planner/wave_monitor.html", wave=found, monitor=monitoring.monitor_wave(found))
+    return _render("planner/wave_monitor.html", wave=found, **_monitor_context(found))
+
+
+def _monitor_context(wave: Wave) -> dict[str, Any]:
+    """The monitoring picture with the questionnaire's labels and order of groups."""
+    from surveyapp.survey.service import questionnaire_of
+
+    try:
+        questionnaire = questionnaire_of(wave.questionnaire_version)
+    except Exception:  # a monitor with register names beats no monitor
+        questionnaire = None
+    labels = monitoring.group_labels(questionnaire, _lang())
+    return {"monitor": monitoring.monitor_wave(wave, labels), "group_labels": labels}
 
 
 def _transitions(wave: Wave) -> list[tuple[str, str]]:
@@ -567,6 +614,42 @@ def change_state(slug: str) -> Any:
     return redirect(url_for("planner.wave", slug=found.slug))
 
 
+@bp.post("/waves/<slug>/preview")
+@role_required("planner")
+def make_preview(slug: str) -> Any:
+    """A test link for a draft wave: its questionnaire as respondents will see it, counting nowhere."""
+    found = _wave_or_404(slug)
+    try:
+        created = preview.create(found, created_by=_actor())
+    except preview.PreviewError:
+        db.session.rollback()
+        return _refuse(
+            found,
+            _(
+                "Only a draft wave has a preview: this one is %(state)s, so respondents answer through "
+                "their own links now.",
+                state=state_label(found.state),
+            ),
+        )
+    audit.record("wave_preview_created", _actor(), found.slug, expires_at=created.expires_at.isoformat())
+    db.session.commit()
+    link = created.link(current_app.config["BASE_URL"])
+    return _render(
+        "planner/wave_preview.html",
+        wave=found,
+        link=link,
+        expires_on=created.expires_at.date(),
+        anonymity_claims=_anonymity_claims_of(found),
+        days=preview.PREVIEW_DAYS,
+        language_links=[(code, name, f"{link}?lang={code}") for code, name in _language_names(found)],
+    )
+
+
+def _language_names(wave: Wave) -> list[tuple[str, str]]:
+    names = {choice.value: choice.label for choice in LANGUAGE_CHOICES}
+    return [(code, str(names.get(code, code))) for code in (wave.languages or ["nl"])]
+
+
 def _suggest_slug(slug: str) -> str:
     """gerechtigden-2026 → gerechtigden-2027; anything else gets a -2."""
     match = re.fullmatch(r"(.*?)(\d{4})", slug)
@@ -653,9 +736,12 @@ def _daily_png(
     rates: tuple[float | None, ...],
     count_label: str,
     rate_label: str,
+    lang: str,
 ) -> bytes:
     """Rendered once per wave and state of its data (the fingerprint is in the key)."""
-    figure = charts.daily_figure(days, counts, rates, count_label=count_label, rate_label=rate_label)
+    figure = charts.daily_figure(
+        days, counts, rates, count_label=count_label, rate_label=rate_label, lang=lang
+    )
     return charts.png_bytes(figure)
 
 
@@ -682,6 +768,7 @@ def daily_chart(slug: str) -> Response:
             tuple(d.cumulative_rate for d in daily),
             _("Responses per day"),
             _("Response rate (cumulative)"),
+            locale,
         )
     )
     return response

@@ -23,11 +23,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from surveyapp import crypto
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.pool import HeldConnections
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
+from surveyapp.survey import pending
 
 TOKEN_BYTES = 32  # 256 bits: far beyond guessing, and only its hash is stored
 
@@ -118,7 +120,7 @@ def start(invitation: Invitation) -> DraftAnswers:
         invitation.started_on = today()
     draft = draft_of(invitation.id)
     if draft is None:
-        draft = DraftAnswers(invitation_id=invitation.id, answers={}, pages_done=[])
+        draft = DraftAnswers(invitation_id=invitation.id, sealed=seal_empty_draft(invitation.id))
         db.session.add(draft)
         db.session.flush()
     return draft
@@ -182,7 +184,9 @@ def open_link(token: str) -> OpenedLink:
         if state == "ok":
             if draft_id is None:
                 create = _CREATE_DRAFT[connection.dialect.name]
-                connection.execute(create, {"invitation_id": invitation_id, "answers": {}, "pages_done": []})
+                connection.execute(
+                    create, {"invitation_id": invitation_id, "sealed": seal_empty_draft(invitation_id)}
+                )
             if started_on is None:
                 connection.execute(_MARK_STARTED, {"invitation_id": invitation_id, "today": today()})
     return OpenedLink(state, invitation_id, language, tuple(languages or ()))
@@ -235,8 +239,33 @@ class DraftState:
     def of(
         cls, answers: Any, pages_done: Any, current_page: str | None, revision: int | None = 0
     ) -> DraftState:
-        """From a draft row's values (JSON columns may be NULL), as fresh containers."""
+        """From plain stored values (a preview's JSON columns may be NULL), as fresh containers."""
         return cls(dict(answers or {}), list(pages_done or []), current_page, revision or 0)
+
+
+def seal_draft(
+    invitation_id: int, answers: dict[str, Any], pages_done: list[str], current_page: str | None
+) -> str:
+    """A draft's contents as stored in ``draft_answers.sealed`` (see ``surveyapp.crypto``)."""
+    return crypto.keys().seal_draft(invitation_id, crypto.DraftContents(answers, pages_done, current_page))
+
+
+def seal_empty_draft(invitation_id: int) -> str:
+    return crypto.keys().seal_draft(invitation_id, crypto.EMPTY_DRAFT)
+
+
+def decrypt_draft(invitation_id: int, sealed: str, revision: int | None = 0) -> DraftState:
+    """A stored draft's contents (raises ``crypto.SealError`` when no configured key opens it)."""
+    contents = crypto.keys().open_draft(invitation_id, sealed)
+    return DraftState(contents.answers, contents.pages_done, contents.current_page, revision or 0)
+
+
+def draft_answers_of(invitation_id: int) -> dict[str, Any] | None:
+    """The answers of an invitation's draft (None without a draft), read in the caller's session."""
+    row = db.session.execute(
+        select(DraftAnswers.sealed).where(DraftAnswers.invitation_id == invitation_id)
+    ).one_or_none()
+    return None if row is None else decrypt_draft(invitation_id, row.sealed).answers
 
 
 AUTOCOMMIT_ENGINE = "surveyapp.autocommit_engine"
@@ -330,7 +359,7 @@ def _compiled_for_psycopg(
 
 _DRAFTS = DraftAnswers.__table__
 _LOCK_DRAFT = (
-    select(_DRAFTS.c.answers, _DRAFTS.c.pages_done, _DRAFTS.c.current_page, _DRAFTS.c.revision)
+    select(_DRAFTS.c.sealed, _DRAFTS.c.revision)
     .where(_DRAFTS.c.invitation_id == bindparam("invitation_id"))
     .with_for_update()
 )
@@ -341,13 +370,7 @@ _STORE_DRAFT = (
     update(_DRAFTS)
     .where(_DRAFTS.c.invitation_id == bindparam("of_invitation"))
     .where(_DRAFTS.c.revision == bindparam("read_revision"))
-    .values(
-        answers=bindparam("new_answers", type_=_DRAFTS.c.answers.type),
-        pages_done=bindparam("new_pages_done", type_=_DRAFTS.c.pages_done.type),
-        current_page=bindparam("new_current_page"),
-        updated_at=bindparam("new_updated_at", type_=_DRAFTS.c.updated_at.type),
-        revision=_DRAFTS.c.revision + 1,
-    )
+    .values(sealed=bindparam("new_sealed"), revision=_DRAFTS.c.revision + 1)
 )
 
 
@@ -356,7 +379,7 @@ def lock_draft(invitation_id: int) -> DraftState | None:
     row = db.session.execute(_LOCK_DRAFT, {"invitation_id": invitation_id}).one_or_none()
     if row is None:
         return None
-    return DraftState.of(*row)
+    return decrypt_draft(invitation_id, *row)
 
 
 def save_page(
@@ -373,6 +396,30 @@ def save_page(
     Returns the stored answers, or None when the draft is no longer the revision that was read
     (another browser saved or submitted in between): the caller reads it again and retries.
     """
+    answers, done, current_page = merged_page(questionnaire, draft, page, page_answers, completed=completed)
+    stored = execute_outside_transaction(
+        _STORE_DRAFT,
+        {
+            "of_invitation": invitation_id,
+            "read_revision": draft.revision,
+            "new_sealed": seal_draft(invitation_id, answers, done, current_page),
+        },
+    )
+    return answers if stored.rowcount == 1 else None
+
+
+def merged_page(
+    questionnaire: Questionnaire,
+    draft: DraftState,
+    page: Page,
+    page_answers: Mapping[str, Any],
+    *,
+    completed: bool,
+) -> tuple[dict[str, Any], list[str], str]:
+    """A draft with one page's answers merged in: its answers, pages done and current page.
+
+    Shared by respondents' drafts and planners' previews (``surveyapp.survey.preview``).
+    """
     answers = dict(draft.answers)
     for key, value in page_answers.items():
         if value is None:
@@ -385,18 +432,7 @@ def save_page(
     if completed:
         done.append(page.id)
     following = navigation(questionnaire, answers).after(page.id)
-    stored = execute_outside_transaction(
-        _STORE_DRAFT,
-        {
-            "of_invitation": invitation_id,
-            "read_revision": draft.revision,
-            "new_answers": answers,
-            "new_pages_done": done,
-            "new_current_page": following.id if (completed and following) else page.id,
-            "new_updated_at": datetime.now(UTC),
-        },
-    )
-    return answers if stored.rowcount == 1 else None
+    return answers, done, following.id if (completed and following) else page.id
 
 
 def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:
@@ -411,7 +447,7 @@ def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -
     return None
 
 
-SubmitOutcome = Literal["submitted", "already_submitted", "incomplete"]
+SubmitOutcome = Literal["submitted", "already_submitted", "incomplete", "closed"]
 
 
 @dataclass(frozen=True)
@@ -420,11 +456,23 @@ class SubmitResult:
     page: Page | None = None  # where to go for an incomplete questionnaire
 
 
+_WAVE_STATE_HELD = (
+    select(_WAVES.c.state)
+    .where(_WAVES.c.id == bindparam("wave_id"))
+    # KEY SHARE (what the pending row's foreign key takes anyway): a close (FOR UPDATE) waits
+    # for this submit, or this submit waits for the close and then reads "closed".
+    .with_for_update(read=True, key_share=True)
+)
+
+
 def submit(
     questionnaire: Questionnaire, *, wave_id: int, version_id: int, invitation_id: int, language: str
 ) -> SubmitResult:
-    """Move the draft into an anonymous response, exactly once, in the caller's transaction.
+    """Make the submission final, exactly once, in the caller's transaction.
 
+    The invitation is marked submitted and the draft deleted; the answers go, sealed and without
+    the invitation, to the pending store, from which ``pending.release`` makes anonymous responses
+    in shuffled batches (nothing this transaction writes can be joined to a response).
     The conditional UPDATE is the guard against double submits: under concurrent submits on
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
@@ -440,6 +488,8 @@ def submit(
     incomplete = missing_required(questionnaire, answers)
     if incomplete is not None:
         return SubmitResult("incomplete", incomplete)
+    if db.session.execute(_WAVE_STATE_HELD, {"wave_id": wave_id}).scalar_one() != "open":
+        return SubmitResult("closed")
     claimed = db.session.execute(
         update(Invitation)
         .where(Invitation.id == invitation_id, Invitation.submitted.is_(False))
@@ -448,15 +498,11 @@ def submit(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return SubmitResult("already_submitted")
-    db.session.add(
-        Response(
-            wave_id=wave_id,
-            questionnaire_version_id=version_id,
-            submitted_on=today(),
-            language=language,
-            source="web",
-            answers=answers,
-        )
-    )
+    store_submission(wave_id=wave_id, version_id=version_id, language=language, answers=answers)
     db.session.execute(delete(DraftAnswers).where(DraftAnswers.invitation_id == invitation_id))
     return SubmitResult("submitted")
+
+
+def store_submission(*, wave_id: int, version_id: int, language: str, answers: dict[str, Any]) -> None:
+    """Keep a final submission's answers until its anonymous batch (see ``surveyapp.survey.pending``)."""
+    pending.queue(wave_id=wave_id, version_id=version_id, language=language, answers=answers)
