@@ -305,7 +305,9 @@ def _response_counts(wave: Wave) -> dict[str, int]:
     rows = db.session.execute(
         select(Response.source, func.count()).where(Response.wave_id == wave.id).group_by(Response.source)
     ).all()
-    return {str(source): int(count) for source, count in rows}
+    counts = {str(source): int(count) for source, count in rows}
+    counts["web"] = response_import.web_response_count(wave)  # with those awaiting their batch
+    return counts
 
 
 @bp.route("/waves/<slug>/responses/import", methods=["GET", "POST"])
@@ -333,7 +335,7 @@ def responses_import(slug: str) -> Any:
     # Answers from outside mixed in with a live survey's change its results: only an admin may.
     user = current_user()
     is_admin = user is not None and user.role == "admin"
-    if context["counts"].get("web", 0) and not is_admin:
+    if response_import.web_response_count(wave) and not is_admin:
         context["admins_only"] = True
         return render_template(template, **context), (403 if request.method == "POST" else 200)
     if request.method == "GET":

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from surveyapp.extensions import db
-from surveyapp.models import Response, Wave, random_response_id
+from surveyapp.models import PendingSubmission, Response, Wave, random_response_id
 from surveyapp.questionnaire.model import Question, Questionnaire
 from surveyapp.services import audit
 from surveyapp.services.register import (
@@ -525,14 +525,17 @@ def import_responses(
 
 
 def web_response_count(wave: Wave) -> int:
-    """How many responses of the wave came from the web form (not from an import)."""
-    return int(
-        db.session.execute(
-            select(func.count())
-            .select_from(Response)
-            .where(Response.wave_id == wave.id, Response.source != "import")
-        ).scalar_one()
-    )
+    """How many responses of the wave came from the web form: stored ones (not imported) and
+    the sealed submissions still waiting for their anonymous batch."""
+    stored = db.session.execute(
+        select(func.count())
+        .select_from(Response)
+        .where(Response.wave_id == wave.id, Response.source != "import")
+    ).scalar_one()
+    waiting = db.session.execute(
+        select(func.count()).select_from(PendingSubmission).where(PendingSubmission.wave_id == wave.id)
+    ).scalar_one()
+    return int(stored) + int(waiting)
 
 
 def answer_columns(questionnaire: Questionnaire) -> Sequence[str]:
