@@ -87,6 +87,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        # Password checks per (account name, client address) and per address: see services/users.py.
+        "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS": env.get(
+            "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", "5 per 15 minutes"
+        ),
+        "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per hour"),
+        "REGISTER_JOBS_AT_ONCE": int(env.get("REGISTER_JOBS_AT_ONCE", "2")),
         # Redis down: Flask-Limiter logs one warning and counts the same route limits in this
         # process's memory until Redis answers again, so respondents and planners keep working.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": _bool(

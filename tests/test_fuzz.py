@@ -2198,6 +2198,9 @@ def fuzz_import(world: World, endpoint: str, examples: int, tried: Callable[[int
         tried(1)
         what = f"POST {path} with {upload.filename!r:.60} ({len(upload.data)} bytes)"
         check_response(response, what)
+        job = re.search(r"/register/jobs/(\w+)$", response.headers.get("Location", ""))
+        if job:  # a register check or import runs in the background: its end is the outcome
+            assert jobs.wait(job.group(1), timeout=120), f"{what}: the job did not end"
         if response.status_code >= 400:
             assert_unchanged(before, snapshot(world.app), what)
         else:
