@@ -26,7 +26,7 @@ from surveyapp.extensions import db
 from surveyapp.models import AccessToken, Invitation, Response
 from surveyapp.observability import JsonFormatter
 from surveyapp.survey import views
-from tests.conftest import REPO, REQUIRE_SERVICES, make_app
+from tests.conftest import REPO, REQUIRE_SERVICES, close_open_waves, make_app
 from tests.test_draft_privacy import TYPED, answer_up_to_review, start_wave
 from tests.test_jobs import redis_url
 
@@ -142,14 +142,16 @@ def test_rate_limit_counters_in_redis_name_no_token_hash_or_address(
             db.engine.dispose()
 
 
-# A database that refuses every new response: a constraint on PostgreSQL (whose error then quotes
-# the failing row, answers and all), a trigger on SQLite.
+# A database that refuses every submission (the submit writes a sealed pending row): a constraint
+# on PostgreSQL (whose error then quotes the failing row), a trigger on SQLite.
 REFUSE = {
-    "postgresql": "ALTER TABLE responses ADD CONSTRAINT refuse CHECK (false) NOT VALID",
-    "sqlite": "CREATE TRIGGER refuse BEFORE INSERT ON responses BEGIN SELECT RAISE(ABORT, 'no'); END",
+    "postgresql": "ALTER TABLE pending_submissions ADD CONSTRAINT refuse CHECK (false) NOT VALID",
+    "sqlite": (
+        "CREATE TRIGGER refuse BEFORE INSERT ON pending_submissions BEGIN SELECT RAISE(ABORT, 'no'); END"
+    ),
 }
 ACCEPT = {
-    "postgresql": "ALTER TABLE responses DROP CONSTRAINT IF EXISTS refuse",
+    "postgresql": "ALTER TABLE pending_submissions DROP CONSTRAINT IF EXISTS refuse",
     "sqlite": "DROP TRIGGER IF EXISTS refuse",
 }
 
@@ -189,6 +191,7 @@ def test_a_failed_submit_logs_no_answer(
 
         # Nothing saved is lost: once the database accepts it, the same browser submits.
         assert browser.post("/survey/submit").headers["Location"].endswith("/survey/thanks")
+        close_open_waves(app)  # a single submission becomes a response when its wave closes
         with app.app_context():
             (answers,) = db.session.execute(select(Response.answers)).scalars()
         assert answers["suggestie"] == TYPED["p0"]["suggestion"]
