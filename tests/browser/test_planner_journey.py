@@ -184,10 +184,12 @@ def answer_current_page(page: Any, rng: random.Random) -> None:
         boxes.setdefault(str(box.get_attribute("name")), []).append(box)
     for options in boxes.values():
         options[0].check()
-    for number in page.locator("main input[type=number]").all():
-        number.fill(str(number.get_attribute("min") or 1))
-    for text in page.locator("main textarea, main input[type=text]").all():
-        text.fill("Graag meer info.")
+    for field_ in page.locator("main textarea, main input[type=text], main input[type=number]").all():
+        numeric = field_.get_attribute("type") == "number" or field_.get_attribute("inputmode") in {
+            "numeric",
+            "decimal",
+        }
+        field_.fill(str(rng.randint(1, 3)) if numeric else "Graag meer info.")
 
 
 def answer_the_survey(browser: Any, link: str, rng: random.Random) -> None:
