@@ -2,7 +2,9 @@
 
 The anonymity model shapes these tables: an ``Invitation`` knows who was asked and whether they
 finished; a ``Response`` knows what was answered but not by whom. There is no foreign key, no
-shared id and no shared timestamp between the two: only the response carries the day it came.
+shared id and no shared timestamp between the two: only the response carries a day, its batch's.
+A submission waits sealed in ``PendingSubmission`` until it is released in a shuffled batch
+(``surveyapp.survey.pending``), so no transaction id or place in a table links the two either.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -247,6 +250,21 @@ class Response(db.Model):  # type: ignore[name-defined]
     language: Mapped[str] = mapped_column(String(8), default="nl")
     source: Mapped[str] = mapped_column(String(16), default="web")  # web | import
     answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class PendingSubmission(db.Model):  # type: ignore[name-defined]
+    """A final submission waiting, sealed, for its anonymous batch (see ``surveyapp.survey.pending``).
+
+    It is written in the submit's transaction, so a reader can tell whose it is (same ``xmin`` as
+    the invitation's update): hence no invitation id, no time, and answers, language and version
+    only as AES-GCM ciphertext padded to a fixed size, under a key that is not in the database.
+    """
+
+    __tablename__ = "pending_submissions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class User(db.Model):  # type: ignore[name-defined]

@@ -140,6 +140,9 @@ def test_planner_previews_a_draft_wave_in_every_language_and_nothing_counts(
     assert sent.exit_code == 0, sent.output
     for message, lang in zip(outbox_messages(app), ("nl", "en"), strict=True):
         walk(app.test_client(), f"/s/{token_of(message)}", lang)
+    # Fewer than k submissions become responses when the wave closes (batched anonymity).
+    closed = runner.invoke(args=["wave", "close", SLUG])
+    assert closed.exit_code == 0, closed.output
     assert count(app, Response) == 2
     assert status_counts(app) == (2, 2, 2)
     microdata = tmp_path / "microdata.csv"

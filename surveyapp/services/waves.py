@@ -16,6 +16,7 @@ from surveyapp.extensions import db
 from surveyapp.models import AUDIENCES, AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
 from surveyapp.questionnaire import QuestionnaireError, load_questionnaire
 from surveyapp.services.questionnaires import freeze, store_file
+from surveyapp.survey import pending
 from surveyapp.survey.service import hash_token, new_token
 
 # Allowed state changes of a wave; anything else is refused.
@@ -71,6 +72,13 @@ def set_state(wave: Wave, new_state: str) -> None:
     if new_state == "open":
         freeze(wave.questionnaire_version)
         wave.base_population = count_register(wave.id)
+    if new_state == "closed":
+        # Whatever waits for its anonymous batch is released now, however few (the close's
+        # transaction; submits in flight finish first, later ones find the wave closed).
+        try:
+            pending.release_all(wave)
+        except pending.PendingUnreadableError as exc:
+            raise WaveStateError(f"the wave stays open: {exc}") from exc
     wave.state = new_state
 
 

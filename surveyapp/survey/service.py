@@ -24,10 +24,11 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.pool import HeldConnections
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
+from surveyapp.survey import pending
 
 TOKEN_BYTES = 32  # 256 bits: far beyond guessing, and only its hash is stored
 
@@ -427,7 +428,7 @@ def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -
     return None
 
 
-SubmitOutcome = Literal["submitted", "already_submitted", "incomplete"]
+SubmitOutcome = Literal["submitted", "already_submitted", "incomplete", "closed"]
 
 
 @dataclass(frozen=True)
@@ -436,11 +437,23 @@ class SubmitResult:
     page: Page | None = None  # where to go for an incomplete questionnaire
 
 
+_WAVE_STATE_HELD = (
+    select(_WAVES.c.state)
+    .where(_WAVES.c.id == bindparam("wave_id"))
+    # KEY SHARE (what the pending row's foreign key takes anyway): a close (FOR UPDATE) waits
+    # for this submit, or this submit waits for the close and then reads "closed".
+    .with_for_update(read=True, key_share=True)
+)
+
+
 def submit(
     questionnaire: Questionnaire, *, wave_id: int, version_id: int, invitation_id: int, language: str
 ) -> SubmitResult:
-    """Move the draft into an anonymous response, exactly once, in the caller's transaction.
+    """Make the submission final, exactly once, in the caller's transaction.
 
+    The invitation is marked submitted and the draft deleted; the answers go, sealed and without
+    the invitation, to the pending store, from which ``pending.release`` makes anonymous responses
+    in shuffled batches (nothing this transaction writes can be joined to a response).
     The conditional UPDATE is the guard against double submits: under concurrent submits on
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
@@ -456,6 +469,8 @@ def submit(
     incomplete = missing_required(questionnaire, answers)
     if incomplete is not None:
         return SubmitResult("incomplete", incomplete)
+    if db.session.execute(_WAVE_STATE_HELD, {"wave_id": wave_id}).scalar_one() != "open":
+        return SubmitResult("closed")
     claimed = db.session.execute(
         update(Invitation)
         .where(Invitation.id == invitation_id, Invitation.submitted.is_(False))
@@ -464,15 +479,11 @@ def submit(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return SubmitResult("already_submitted")
-    db.session.add(
-        Response(
-            wave_id=wave_id,
-            questionnaire_version_id=version_id,
-            submitted_on=today(),
-            language=language,
-            source="web",
-            answers=answers,
-        )
-    )
+    store_submission(wave_id=wave_id, version_id=version_id, language=language, answers=answers)
     db.session.execute(delete(DraftAnswers).where(DraftAnswers.invitation_id == invitation_id))
     return SubmitResult("submitted")
+
+
+def store_submission(*, wave_id: int, version_id: int, language: str, answers: dict[str, Any]) -> None:
+    """Keep a final submission's answers until its anonymous batch (see ``surveyapp.survey.pending``)."""
+    pending.queue(wave_id=wave_id, version_id=version_id, language=language, answers=answers)

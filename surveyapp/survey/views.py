@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
@@ -19,11 +19,14 @@ from surveyapp.forms import PageForm, build_page_form, page_answers, page_form_c
 from surveyapp.lru import LRU
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
-from surveyapp.survey import bp, preview, service
+from surveyapp.survey import bp, pending, preview, service
 
 SESSION_KEY = "invitation_id"
 # A planner's preview of a draft wave (surveyapp.survey.preview) instead of an invitation.
 PREVIEW_KEY = "preview_id"
+# Set at submit, when the invitation leaves the session: the browser's back button and a
+# bookmarked page then show "already answered" instead of "open your personal link".
+SUBMITTED_KEY = "submitted"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
         else:
             row = service.execute_outside_transaction(query, params).row
     if row is None or not isinstance(invitation_id, int):
+        if invitation_id is None and session.get(SUBMITTED_KEY):
+            abort(_already_submitted())
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash, anonymous, threshold = row[:8]
     state = service.link_state(submitted=submitted, wave_state=wave_state)
@@ -159,6 +164,11 @@ def _current_preview(preview_id: int, *, transaction: bool) -> Visit:
         threshold=int(threshold),
         preview_id=preview_id,
     )
+
+
+def _already_submitted() -> WerkzeugResponse:
+    """The "already answered" page, for a browser whose questionnaire was submitted."""
+    return make_response(render_template("survey/already.html"), 200)
 
 
 def _started_draft(visit: Visit) -> service.DraftState:
@@ -491,11 +501,17 @@ def submit() -> WerkzeugResponse | tuple[str, int]:
     if result.outcome == "already_submitted":
         db.session.rollback()
         return render_template("survey/already.html"), 409
+    if result.outcome == "closed":
+        db.session.rollback()
+        abort(410, _("This survey is closed. Thank you for your interest."))
     thanks = localize(questionnaire.thanks, _language(visit))
     db.session.commit()
     session.pop(SESSION_KEY, None)
+    session[SUBMITTED_KEY] = True
     session["thanks"] = thanks
     session[THANKS_MODE_KEY] = visit.mode
+    # When this submit makes k wait, they become anonymous responses now (own transaction).
+    pending.release_when_due(visit.wave_id)
     return redirect(url_for("survey.thanks"))
 
 
