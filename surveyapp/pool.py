@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,7 @@ class HeldConnections:
 
     A held connection stays checked out of the pool: each thread holds one all the time, and
     takes a second only for a transaction (submit, planner pages), well inside the pool's size.
+    A thread that ends closes its held connection, so a thread per request does not empty the pool.
     """
 
     def __init__(self, engine: Engine, idle_seconds: float) -> None:
@@ -105,9 +107,23 @@ class HeldConnections:
             now = time.monotonic()
             held = _Held(pooled, driver, now, now)
             self._local.held = held
+            # A thread that ends gives its connection back: a server with a thread per request
+            # (werkzeug's, behind `flask run` and the live test servers) would otherwise keep
+            # every finished thread's connection checked out until the pool is empty and every
+            # request waits. The thread's locals are cleared when it ends; the finalizer runs then.
+            self._local.token = token = _ThreadToken()
+            weakref.finalize(token, self._thread_ended, held, os.getpid())
             with self._lock:
                 self._held.add(held)
         return held
+
+    def _thread_ended(self, held: _Held, pid: int) -> None:
+        if pid != os.getpid():  # the parent's locals dropped in a forked child: not ours to close
+            return
+        with self._lock:
+            self._held.discard(held)
+        if held.pooled.is_valid:  # not dropped already (replaced, disposed)
+            held.pooled.invalidate()  # autocommit on: closed rather than handed to the pool
 
     @staticmethod
     def done(held: _Held) -> None:
@@ -155,6 +171,10 @@ class HeldConnections:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._pid = os.getpid()
+
+
+class _ThreadToken:
+    """Lives exactly as long as its thread's locals: its collection means the thread ended."""
 
 
 @dataclass(eq=False)

@@ -190,6 +190,28 @@ def test_after_a_disconnect_every_thread_reconnects_without_failing_again(postgr
     engine.dispose()
 
 
+def test_threads_that_end_give_their_connections_back(postgres_migrated: str) -> None:
+    """A server with a thread per request (werkzeug) must not run the pool dry: with a pool of
+    two and no overflow, the third short-lived thread would otherwise wait forever."""
+    engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0, pool_timeout=5)
+    connections = HeldConnections(engine, 60)
+    pids: list[int | str] = []
+
+    def one_request() -> None:
+        try:
+            pids.append(held_pid(connections))
+        except exc.TimeoutError as error:
+            pids.append(f"pool empty: {error}")
+
+    for _ in range(6):
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join(15)
+    assert all(isinstance(pid, int) for pid in pids) and len(pids) == 6, pids
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    engine.dispose()
+
+
 def test_dispose_closes_the_held_connections_of_every_thread(postgres_migrated: str) -> None:
     engine = create_engine(sqlalchemy_url(postgres_migrated), pool_size=2, max_overflow=0)
     connections = HeldConnections(engine, 60)

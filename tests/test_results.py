@@ -90,6 +90,19 @@ def test_planner_sees_downloads_with_the_open_answers_warning(seeded: Flask) -> 
     assert "identify people" in text
 
 
+def test_planner_gets_every_document_in_the_language_of_the_page(seeded: Flask) -> None:
+    """The report and all three SWO-ART formats are offered, each in the page's language."""
+    client = client_as(seeded, "planner")
+    for lang in ("en", "nl"):
+        text = client.get(f"{BASE}?lang={lang}").text
+        wave = f"/planner/waves/{WAVE_SLUG}"
+        for document in ("report.pdf", "swoart.docx", "swoart.pdf", "swoart.html"):
+            assert f'href="{wave}/{document}?lang={lang}"' in text, (lang, document)
+    response = client.get(f"/planner/waves/{WAVE_SLUG}/swoart.pdf?lang=en")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
+    assert f"swo-art-{WAVE_SLUG}-en.pdf" in response.headers["Content-Disposition"]
+
+
 def test_wave_comparison_shows_arrows_in_words(seeded: Flask) -> None:
     text = client_as(seeded, "viewer").get(f"{BASE}?compare={WAVE_SLUG}&lang=en").text
     assert 'id="changes-heading"' not in text  # the same wave is no comparison

@@ -28,7 +28,8 @@ categories for a stable rake. A question hidden by its condition (contract for r
 gets the explicit category `NOT_ASKED` in the sample, matched to the register's blanks. A
 default variable that cannot be used (not in the register, asked but unanswered by some,
 answers the register cannot have, a register category without respondents) is left out with
-the reason in `weighting.left_out`; an explicitly requested one raises a clear AnalysisError.
+the reason in `weighting.left_out`, and so is the last default variable while the margins
+together cannot be met; an explicitly requested one raises a clear AnalysisError.
 """
 
 from __future__ import annotations
@@ -534,7 +535,19 @@ def _weighting(
             _summary(design, "none", (), 0, True, None, register_size, base, options, (), tuple(left_out)),
         )
     frame = pd.DataFrame(sample_columns)
-    raking = rake(frame, np.full(n, base), margins)
+    raking = rake(frame, np.full(n, base), margins, raise_on_failure=explicit)
+    # Default variables whose margins together cannot be met (answers that contradict the
+    # register, empty cross-cells of a small wave) would leave no results at all: the last one
+    # is left out, with its reason, until the rest converge; one margin alone always does.
+    while not raking.converged and len(margins) > 1:
+        dropped = list(margins)[-1]
+        del margins[dropped], sample_columns[dropped]
+        infos = [info for info in infos if info.variable != dropped]
+        reason = "raking did not converge with it (the answers do not fit the register's margins)"
+        left_out.append(LeftOut(dropped, reason))
+        notes.append(f"Raking variable {dropped!r} left out: {reason}")
+        frame = pd.DataFrame(sample_columns)
+        raking = rake(frame, np.full(n, base), margins, raise_on_failure=len(margins) == 1)
     design = SurveyDesign.from_raking(raking, population_size=population)
     summary = _summary(
         design,

@@ -32,6 +32,7 @@ from surveyapp import demo_data
 from surveyapp.analysis import (
     InvalidInputError,
     InvalidThresholdError,
+    RakingNotConvergedError,
     SurveyDesign,
     adjust_p_values,
     estimate_table,
@@ -497,6 +498,28 @@ def test_default_raking_leaves_out_unusable_variables() -> None:
     assert "category 'jong'" in reasons["leeftijd"] and "register column 'contract'" in reasons["contract"]
     assert any("leeftijd" in note and "left out" in note for note in result.notes)
     validate(result)
+
+
+def test_default_raking_leaves_out_a_variable_whose_margins_cannot_be_met() -> None:
+    """Answers that contradict the register (every active respondent says young, while the register
+    has twice as many active as young people) cannot meet both margins: by default the last
+    variable is left out with its reason and the results are still there; asked for explicitly,
+    the clear error stays."""
+    questionnaire, responses, register = small_questionnaire(), small_responses(), small_register()
+    contradicting = responses.assign(
+        leeftijd=np.where(responses["status"] == "actief", "jong", "oud")
+    ).astype({"leeftijd": responses["leeftijd"].dtype})
+    result = analyze(questionnaire, contradicting, register.drop(columns=["contract"]))
+    assert result.weighting.variables == ("status",) and result.weighting.converged
+    reasons = {item.variable: item.reason for item in result.weighting.left_out}
+    assert "did not converge" in reasons["leeftijd"]
+    assert [margin.variable for margin in result.weighting.margins] == ["status"]
+    assert any("leeftijd" in note and "did not converge" in note for note in result.notes)
+    validate(result)
+    with pytest.raises(RakingNotConvergedError):
+        analyze(
+            questionnaire, contradicting, register, options=AnalysisOptions(rake_vars=("status", "leeftijd"))
+        )
 
 
 def test_no_register_means_unweighted_without_reach() -> None:
