@@ -58,6 +58,7 @@ _VISIT = (
         _WAVES.c.languages,
         _WAVES.c.questionnaire_version_id,
         _VERSIONS.c.content_hash,
+        _INVITATIONS.c.withdrawn_at,
     )
     .select_from(_INVITATIONS)
     .join(_WAVES, _WAVES.c.id == _INVITATIONS.c.wave_id)
@@ -69,6 +70,15 @@ _VISIT_WITH_DRAFT = _VISIT.add_columns(
 ).outerjoin(_DRAFTS, _DRAFTS.c.invitation_id == _INVITATIONS.c.id)
 
 
+def withdrawn_text() -> str:
+    """What a withdrawn person sees on their personal link (translated per request)."""
+    return _(
+        "This personal link no longer works: you are no longer among the people asked for this "
+        "survey (for example because you left the organisation). If you think this is a mistake, "
+        "contact the organiser of the survey."
+    )
+
+
 def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     """The invitation this browser opened, or a clear 4xx when there is none or it is done.
 
@@ -76,7 +86,7 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     ``service.execute_outside_transaction``); submit reads in the transaction it writes in.
     """
     invitation_id = session.get(SESSION_KEY)
-    row: Any = None  # a Row of six columns, five more with the draft
+    row: Any = None  # a Row of seven columns, five more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
         params = {"invitation_id": invitation_id}
@@ -86,15 +96,17 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
             row = service.execute_outside_transaction(query, params).row
     if row is None or not isinstance(invitation_id, int):
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
-    submitted, wave_id, wave_state, languages, version_id, content_hash = row[:6]
-    state = service.link_state(submitted=submitted, wave_state=wave_state)
+    submitted, wave_id, wave_state, languages, version_id, content_hash, withdrawn_at = row[:7]
+    state = service.link_state(submitted=submitted, wave_state=wave_state, withdrawn=withdrawn_at is not None)
+    if state == "withdrawn":
+        abort(410, withdrawn_text())
     if state == "submitted":
         abort(409, _("This questionnaire has already been submitted. Thank you!"))
     if state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
-    if with_draft and row[6] is not None:
-        draft = service.DraftState.of(*row[7:11])
+    if with_draft and row[7] is not None:
+        draft = service.DraftState.of(*row[8:12])
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -137,6 +149,8 @@ def open_link(token: str) -> Any:
         return render_template("survey/already.html"), 200
     if opened.state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
+    if opened.state == "withdrawn":
+        abort(410, withdrawn_text())
     session[SESSION_KEY] = opened.invitation_id
     if "lang" not in session and opened.language in opened.languages:
         session["lang"] = opened.language
