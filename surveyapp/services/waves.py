@@ -101,9 +101,10 @@ def open_wave(wave: Wave) -> int:
     is told the wave is open already; the invitations' unique person makes a repeat add none.
     Returns the number of invitations created. Does not commit.
     """
+    # The row is read (not only locked): the state another opener just committed counts.
     db.session.execute(
         select(Wave).where(Wave.id == wave.id).with_for_update().execution_options(populate_existing=True)
-    )
+    ).scalar_one()
     if "open" not in TRANSITIONS.get(wave.state, set()):
         raise WaveStateError(
             f"wave {wave.slug} is already open"
