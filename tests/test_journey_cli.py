@@ -122,12 +122,14 @@ def deployment(empty_database: str, tmp_path: Path) -> Iterator[tuple[Planner, s
     planner = Planner(env, tmp_path)
     TIMINGS.clear()
     planner.run("db", "upgrade")
+    # The server's log goes to a file: a pipe nobody reads would fill and stop the workers.
+    log = (tmp_path / "gunicorn.log").open("wb")
     server = subprocess.Popen(
         [GUNICORN, "-c", str(REPO / "gunicorn.conf.py"), "wsgi:app"],
         env=env,
         cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -138,9 +140,7 @@ def deployment(empty_database: str, tmp_path: Path) -> Iterator[tuple[Planner, s
                         break
             except OSError:
                 pass
-            assert server.poll() is None, (
-                "gunicorn stopped: " + (server.stderr.read() or b"").decode()[-2000:]
-            )
+            assert server.poll() is None, "gunicorn stopped: " + log_tail(tmp_path)
             assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
             time.sleep(0.2)
         yield planner, base_url, outbox
@@ -151,6 +151,11 @@ def deployment(empty_database: str, tmp_path: Path) -> Iterator[tuple[Planner, s
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
+
+
+def log_tail(folder: Path) -> str:
+    return (folder / "gunicorn.log").read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 # --- mail ------------------------------------------------------------------------------------
