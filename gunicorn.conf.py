@@ -63,6 +63,9 @@ Why these values:
   step either), with the app's request id. While it is on, the app's own per-request line
   (``surveyapp.requests``) is turned off (``LOG_REQUESTS=0`` unless set), so each request is
   logged once; with ``ACCESS_LOG=off`` the app's line takes its place.
+  A submit's line dates it to the second, which joins to no response: the response is made
+  later, in a shuffled batch of at least k, and keeps only its batch's day and transaction
+  (``surveyapp/survey/pending.py``, README "Anonymity").
 """
 
 from __future__ import annotations
@@ -226,8 +229,18 @@ class _ScrubRecords:
 
 
 def on_starting(server: Any) -> None:
-    """Refuse to serve with the development secret key: anyone could forge a respondent's session."""
+    """Refuse to serve with the development secret key (anyone could forge a respondent's
+    session) or in debug mode (Flask reads ``FLASK_DEBUG`` whatever server runs the app, and
+    debug mode shows tracebacks with the code and the configuration to anyone)."""
+    from flask.helpers import get_debug_flag
+
     from surveyapp.config import DEFAULT_SECRET_KEY
+
+    if get_debug_flag():  # Flask's own reading of FLASK_DEBUG, so every value it takes is refused
+        raise SystemExit(
+            "FLASK_DEBUG is on: gunicorn serves surveyapp in production, where debug mode would show "
+            "tracebacks with code and settings to anyone. Unset FLASK_DEBUG (see `surveyapp check`)."
+        )
 
     if (os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY) == DEFAULT_SECRET_KEY:
         raise SystemExit(

@@ -738,9 +738,34 @@ class Check:
     lines: list[str]
 
 
+# The servers seal submissions waiting for their batch of k with this key; the check closes the
+# wave with it, which releases the last ones (fewer than k) as responses.
+ANSWER_KEY = secrets.token_urlsafe(32)
+
+
+def release_pending(db_url: str, slug: str = "load") -> None:
+    """Close the wave, as a planner would: every submission still waiting becomes a response."""
+    from sqlalchemy import select
+
+    from surveyapp import create_app
+    from surveyapp.extensions import db
+    from surveyapp.models import Wave as WaveRow
+    from surveyapp.services.waves import set_state
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": sqlalchemy_url(db_url), "ANSWER_KEY": ANSWER_KEY})
+    with app.app_context():
+        row = db.session.execute(select(WaveRow).where(WaveRow.slug == slug)).scalar_one()
+        if row.state == "open":
+            set_state(row, "closed")
+            db.session.commit()
+        db.engine.dispose()
+
+
 def check_database(db_url: str, wave: Wave, completed: Sequence[int], failed: Sequence[int]) -> Check:
     """Every completed respondent has exactly one response with exactly the answers given."""
     from sqlalchemy import create_engine, func, select
+
+    release_pending(db_url)
 
     from surveyapp.models import AccessToken, DraftAnswers, Invitation, Response
     from surveyapp.survey.service import hash_token
@@ -828,6 +853,7 @@ def server_env(args: argparse.Namespace, db_url: str, ratelimit_storage: str) ->
     env = {
         "DATABASE_URL": db_url,
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "ANSWER_KEY": ANSWER_KEY,
         "RATELIMIT_STORAGE_URI": ratelimit_storage,
         "LOG_LEVEL": "warning",
     }

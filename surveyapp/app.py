@@ -6,6 +6,7 @@ import functools
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel import Locale
 from flask import Flask, abort, has_request_context, request, session
@@ -117,6 +118,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     _register_template_helpers(app)
     app.before_request(_refuse_nul_bytes)
+    app.before_request(check_request_origin)
     app.after_request(_security_headers)
     return app
 
@@ -233,7 +235,11 @@ def _register_template_helpers(app: Flask) -> None:
         return name in app.view_functions
 
     app.jinja_env.globals.update(
-        current_lang=current_lang, lang_url=lang_url, current_user=current_user, has_endpoint=has_endpoint
+        current_lang=current_lang,
+        lang_url=lang_url,
+        current_user=current_user,
+        has_endpoint=has_endpoint,
+        referrer_policy=referrer_policy,
     )
 
 
@@ -244,20 +250,71 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-# Each is added unless the view set its own. The token of a personal link must never leave in a
-# Referer header; HSTS only where the request came over TLS.
+# Each is added unless the view set its own. HSTS only where the request came over TLS.
 SECURITY_HEADERS = (
     ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
-    ("Referrer-Policy", "no-referrer"),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
 )
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+# The token of a personal link must never leave in a Referer header: every page sends none,
+# except the planner's, whose addresses hold no secret. There "same-origin" lets the browser
+# name our own origin (Referer, Origin) on a form POST, for the check below; other sites still
+# get nothing.
+PLANNER_PATHS = ("/planner", "/admin", "/login", "/logout")
+
+
+def referrer_policy() -> str:
+    """This request's referrer policy: the header, and the ``<meta name="referrer">`` of base.html
+    (which would otherwise override the header)."""
+    return "same-origin" if request.path.startswith(PLANNER_PATHS) else "no-referrer"
+
+
+# Pages are personal (a respondent's answers, a planner's data): no cache keeps a copy, not the
+# browser's either (a shared computer), nor a proxy. Static files are the same for everyone.
+NO_STORE = ("Cache-Control", "no-store")
 
 
 def _security_headers(response: Any) -> Any:
     headers = response.headers
     present = {name.lower() for name, _value in headers.items()}  # one pass, not one per header
-    wanted = (*SECURITY_HEADERS, HSTS) if request.is_secure else SECURITY_HEADERS
+    wanted = [*SECURITY_HEADERS, ("Referrer-Policy", referrer_policy())]
+    if request.is_secure:
+        wanted.append(HSTS)
+    if request.endpoint != "static":
+        wanted.append(NO_STORE)
     headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
+
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Fetch metadata: what the browser itself says about where a request comes from.
+_FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+
+
+def check_request_origin() -> None:
+    """Refuse a form POST that the browser says came from another site, before any view runs.
+
+    Defence in depth next to the CSRF token (which stays required) and SameSite=Lax cookies; it
+    replaces Flask-WTF's HTTPS Referer check, which fails for every browser under
+    ``no-referrer``. Each header is checked when the browser sends it: ``Sec-Fetch-Site`` (all
+    current browsers, whatever the referrer policy), ``Origin`` (``null`` under no-referrer) and
+    ``Referer``. Hosts are compared, not schemes: behind a proxy without ``PROXY_FIX_X_FOR`` the
+    app sees http for an https origin, and a same-host page on another scheme is no cross-site
+    attacker.
+    """
+    if request.method not in _UNSAFE_METHODS:
+        return
+    from flask import current_app
+    from flask_wtf.csrf import CSRFError
+
+    config = current_app.config
+    if not config.get("WTF_CSRF_ENABLED", True) or not config.get("WTF_CSRF_CHECK_DEFAULT", True):
+        return
+    headers = request.headers
+    if headers.get("Sec-Fetch-Site", "").strip().lower() in _FOREIGN_FETCH_SITES:
+        raise CSRFError("The request came from another site (Sec-Fetch-Site).")
+    for name in ("Origin", "Referer"):
+        value = headers.get(name, "").strip()
+        if value and value != "null" and urlsplit(value).netloc.lower() != request.host.lower():
+            raise CSRFError(f"The request came from another site ({name}).")

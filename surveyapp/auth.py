@@ -6,13 +6,25 @@ stores the account's ``session_nonce``; logout rotates the nonce, so a copied co
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -35,16 +47,53 @@ LOCKOUT = timedelta(minutes=15)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _now() -> float:
+    """The clock of session expiry (seconds since the epoch); tests move it."""
+    return time.time()
+
+
+# The idle clock is written back into the cookie at most this often: not a new cookie per page.
+SEEN_GRANULARITY_SECONDS = 60
+
+
+def _session_expired(now: float) -> bool:
+    """Whether the planner's session has been idle too long or lasted too long in all."""
+    config = current_app.config
+    logged_in_at, seen_at = session.get("user_login_at"), session.get("user_seen_at")
+    if not isinstance(logged_in_at, int | float) or not isinstance(seen_at, int | float):
+        return True  # a session from before expiry was kept: log in again
+    idle = float(config["PLANNER_SESSION_IDLE_MINUTES"]) * 60
+    lifetime = float(config["PLANNER_SESSION_MAX_HOURS"]) * 3600
+    return now - seen_at > idle or now - logged_in_at > lifetime
+
+
+PLANNER_SESSION_KEYS = ("user_id", "user_nonce", "user_login_at", "user_seen_at")
+
+
+def _end_planner_session() -> None:
+    """Forget the planner in this session; the language and a respondent's link stay."""
+    for key in PLANNER_SESSION_KEYS:
+        session.pop(key, None)
+
+
 def current_user() -> User | None:
-    """The logged-in planner of this request, checked against the account's session nonce."""
+    """The logged-in planner of this request, checked against the account's session nonce and
+    the session's idle and total lifetime (``PLANNER_SESSION_IDLE_MINUTES``, ``…_MAX_HOURS``)."""
     if "user" in g:
         return cast(User | None, g.user)
     user = None
     user_id, nonce = session.get("user_id"), session.get("user_nonce")
     if isinstance(user_id, int) and isinstance(nonce, str):
-        found = db.session.get(User, user_id)
-        if found is not None and found.active and found.session_nonce == nonce:
-            user = found
+        now = _now()
+        if _session_expired(now):
+            _end_planner_session()
+            flash(_("Your session has expired. Please log in again."), "info")
+        else:
+            found = db.session.get(User, user_id)
+            if found is not None and found.active and found.session_nonce == nonce:
+                user = found
+                if now - float(session["user_seen_at"]) >= SEEN_GRANULARITY_SECONDS:
+                    session["user_seen_at"] = now
     g.user = user
     return user
 
@@ -136,6 +185,7 @@ def login() -> Any:
             session["lang"] = lang
         session["user_id"] = user.id
         session["user_nonce"] = user.session_nonce
+        session["user_login_at"] = session["user_seen_at"] = _now()
         audit.record("login", user.email)
         db.session.commit()
         return redirect(next_url)

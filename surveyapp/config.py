@@ -49,6 +49,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS")),
         "MAIL_SENDER": env.get("MAIL_SENDER", "Sociale Dienst <enquete@example.org>"),
         "MAIL_ORGANISATION": env.get("MAIL_ORGANISATION", "Sociale Dienst"),
+        # Whom respondents can ask about the survey (the thank-you page); a detail left unset is
+        # not shown, and without any the page shows no contact section.
+        "SERVICE_NAME": env.get("SERVICE_NAME") or env.get("MAIL_ORGANISATION") or "Sociale Dienst",
+        "SERVICE_CONTACT_EMAIL": env.get("SERVICE_CONTACT_EMAIL") or None,
+        "SERVICE_CONTACT_PHONE": env.get("SERVICE_CONTACT_PHONE") or None,
+        "SERVICE_CONTACT_URL": env.get("SERVICE_CONTACT_URL") or None,
         # Sending: 20 mails a second sends 45,000 invitations in under 40 minutes without
         # tripping a mail relay's limits; batches are claimed 200 at a time (at most once).
         "MAIL_RATE_PER_SECOND": float(env.get("MAIL_RATE_PER_SECOND", "20")),
@@ -62,6 +68,11 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "nl",
         "LANGUAGES": ("nl", "en"),
         "WTF_CSRF_TIME_LIMIT": None,  # a respondent may take a long break on one page
+        # Flask-WTF's HTTPS check wants a same-origin Referer, which no browser sends under our
+        # Referrer-Policy on personal links (no-referrer keeps the token in the URL to us). The
+        # token stays required; app.check_request_origin refuses cross-site POSTs by their
+        # Origin, Sec-Fetch-Site and (when sent) Referer instead. See README, "Security".
+        "WTF_CSRF_SSL_STRICT": False,
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -69,6 +80,18 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        # Redis down: Flask-Limiter logs one warning and counts the same route limits in this
+        # process's memory until Redis answers again, so respondents and planners keep working.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": _bool(
+            env.get("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"), default=True
+        ),
+        # A Redis that does not answer costs a request at most these seconds, not a hang.
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}
+        if (env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "").startswith(("redis", "rediss"))
+        else {},
+        # Planner sessions end after this long without a request, and this long after the login.
+        "PLANNER_SESSION_IDLE_MINUTES": float(env.get("PLANNER_SESSION_IDLE_MINUTES", "30")),
+        "PLANNER_SESSION_MAX_HOURS": float(env.get("PLANNER_SESSION_MAX_HOURS", "8")),
         # Behind N reverse proxies, trust N X-Forwarded-For/-Proto hops (0 = not behind a proxy).
         # Without it every respondent would share the proxy's address and its rate limit.
         # One JSON line per request from the app; gunicorn.conf.py turns it off when gunicorn's
@@ -76,4 +99,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "LOG_REQUESTS": _bool(env.get("LOG_REQUESTS"), default=True),
         "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "SUPPRESSION_THRESHOLD": int(env.get("SUPPRESSION_THRESHOLD", "10")),
+        # Seals submissions waiting for their anonymous batch (surveyapp.survey.pending); unset:
+        # derived from SECRET_KEY. Never stored in the database.
+        "ANSWER_KEY": env.get("ANSWER_KEY") or None,
     }

@@ -31,5 +31,7 @@ migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
 # Storage comes from RATELIMIT_STORAGE_URI: memory for the embedded default, Redis in production
-# (limits must be shared by every app server). Limits are set per route, none by default.
+# (limits must be shared by every app server). Limits are set per route, none by default. When
+# Redis does not answer, RATELIMIT_IN_MEMORY_FALLBACK_ENABLED (config.py) counts the same route
+# limits in memory: the extension logs one warning and keeps checking Redis, returning to it.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -42,7 +42,8 @@ Mode = Literal["auto", "sync", "thread", "queue"]
 
 
 class JobError(RuntimeError):
-    """A job that cannot be started (for example: the queue server does not answer)."""
+    """A job that cannot be started. (A queue that does not answer is no longer one: such a job
+    waits for the queue, see :func:`hand_over_waiting`.)"""
 
 
 @dataclass
@@ -120,8 +121,8 @@ def enqueue(
     such as its audit record), then start the work.
 
     ``auto`` uses RQ when ``REDIS_URL`` is set, otherwise a background thread. ``sync`` runs
-    the job here and returns when it is finished. Raises :class:`JobError` when the queue
-    cannot be reached (the job row is then marked failed).
+    the job here and returns when it is finished. When the queue does not answer, the job
+    stays queued, saying it waits for the queue (:data:`WAITING_FOR_QUEUE`).
     """
     handler_for(kind)  # unknown kinds fail before anything is stored
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -142,13 +143,21 @@ def enqueue(
     return found
 
 
-def _enqueue_rq(app: Flask, job_id: str, kind: str) -> None:
+# Said on the job page and by the CLI while the queue does not answer (the job row is kept).
+WAITING_FOR_QUEUE = (
+    "Waiting for the job queue: Redis does not answer. The job starts as soon as it answers again."
+)
+
+
+def _enqueue_rq(app: Flask, job_id: str, kind: str) -> bool:
+    """Hand the job to RQ. When Redis does not answer, the job stays queued and says it waits
+    for the queue (``hand_over_waiting`` tries again); returns whether RQ took it."""
     from redis import Redis
     from redis.exceptions import RedisError
     from rq import Queue
 
     try:
-        connection = Redis.from_url(str(app.config["REDIS_URL"]), socket_connect_timeout=5)
+        connection = Redis.from_url(str(app.config["REDIS_URL"]), socket_connect_timeout=5, socket_timeout=5)
         queue = Queue(queue_name(app.config), connection=connection)
         queue.enqueue(
             "surveyapp.worker.run_job",
@@ -160,8 +169,50 @@ def _enqueue_rq(app: Flask, job_id: str, kind: str) -> None:
             description=f"surveyapp {kind} {job_id}",
         )
     except (RedisError, OSError) as exc:
-        finish(job_id, "failed", f"The job queue is not available: {exc}")
-        raise JobError("the job queue (Redis) is not available") from exc
+        _mark_waiting(job_id, waiting=True)
+        log.warning("job %s waits for the job queue: %s", job_id, exc.__class__.__name__)
+        return False
+    _mark_waiting(job_id, waiting=False)
+    return True
+
+
+def _mark_waiting(job_id: str, *, waiting: bool) -> None:
+    """Say in the job row whether it waits for the queue (only while it is still queued); commits."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.state != "queued" or bool((job.params or {}).get("waiting_for_queue")) == waiting:
+        return
+    params = {key: value for key, value in (job.params or {}).items() if key != "waiting_for_queue"}
+    job.params = {**params, "waiting_for_queue": True} if waiting else params
+    job.message = WAITING_FOR_QUEUE if waiting else None
+    job.updated_at = utcnow()
+    db.session.commit()
+
+
+def is_waiting_for_queue(job: Job) -> bool:
+    """A queued job that could not be handed to the queue yet (Redis did not answer)."""
+    return job.state == "queued" and bool((job.params or {}).get("waiting_for_queue"))
+
+
+def hand_over_waiting(app: Flask | None = None, job_ids: list[str] | None = None) -> int:
+    """Hand jobs that wait for the queue to RQ now that it may answer; the number it took.
+
+    Called by the job page (which refreshes itself), the CLI that follows a job and
+    ``surveyapp worker`` at start. A job handed over twice runs once (``run`` starts only a
+    queued job).
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    if not queue_mode(app.config):
+        return 0
+    query = select(Job).where(Job.state == "queued")
+    if job_ids is not None:
+        query = query.where(Job.id.in_(job_ids))
+    waiting = [job for job in db.session.execute(query).scalars() if is_waiting_for_queue(job)]
+    taken = 0
+    for job in waiting:
+        if not _enqueue_rq(app, job.id, job.kind):
+            break  # the queue still does not answer: the others wait too
+        taken += 1
+    return taken
 
 
 def queue_name(config: Any) -> str:
@@ -313,10 +364,19 @@ def is_alive(job: Job, now: datetime | None = None) -> bool:
     return heartbeat is not None and now - heartbeat < stale_after()
 
 
+# Shown for a queued job that waits for the queue itself (never stored: its row says "queued").
+WAITING = "waiting"
+# The states shown while a job has yet to end (the page follows it).
+UNFINISHED_STATES = (*ACTIVE_STATES, WAITING)
+
+
 def display_state(job: Job) -> str:
-    """The state to show: "interrupted" for a job that says running but is not alive."""
+    """The state to show: "interrupted" for a job that says running but is not alive, "waiting"
+    for one that waits for the job queue."""
     if job.state == "running" and not is_alive(job):
         return "interrupted"
+    if is_waiting_for_queue(job):
+        return WAITING
     return job.state
 
 
@@ -353,6 +413,7 @@ def snapshot(job: Job) -> dict[str, Any]:
     params = dict(job.params or {})
     result = params.pop("result", None)
     params.pop("runner", None)
+    params.pop("waiting_for_queue", None)
     processed = job.done + job.failed
     return {
         "id": job.id,

@@ -238,6 +238,7 @@ class MailContext:
     minutes: int | None
     deadline: date | None
     sender: str
+    anonymous: bool = True  # the wave's mode: only an anonymous wave's mails call answers anonymous
 
     def variables(
         self,
@@ -259,6 +260,7 @@ class MailContext:
             "deadline": format_date(self.deadline, format="d MMMM y", locale=lang) if self.deadline else None,
             "reminder_number": reminder,
             "language": lang,
+            "anonymous": self.anonymous,
         }
 
 
@@ -273,7 +275,31 @@ TEMPLATE_VARIABLES = (
     "deadline",
     "reminder_number",
     "language",
+    "anonymous",
 )
+
+# How a text tells people their answers are anonymous, in Dutch and English ("anoniem",
+# "anonymous", "anonymity", "anonimiteit"...), in any case.
+ANONYMITY_WORDS = re.compile(r"anonie|anonym|anonim", re.IGNORECASE)
+
+
+def check_mode_words(anonymous: bool, *parts: str) -> None:
+    """An identified wave's mail must never call the answers anonymous.
+
+    Run on a sample rendering (never on a person's mail: a random token could spell a word).
+    Raises :class:`MailTemplateError` with a message for the planner.
+    """
+    if anonymous:
+        return
+    for part in parts:
+        found = ANONYMITY_WORDS.search(part)
+        if found:
+            raise MailTemplateError(
+                "this wave is not anonymous, so its mails must not say that the answers are "
+                f"anonymous (found “{part[max(0, found.start() - 20) : found.end() + 20].strip()}”): "
+                "put such a sentence inside {% if anonymous %} … {% endif %}"
+            )
+
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 

@@ -2,7 +2,9 @@
 
 The anonymity model shapes these tables: an ``Invitation`` knows who was asked and whether they
 finished; a ``Response`` knows what was answered but not by whom. There is no foreign key, no
-shared id and no shared timestamp between the two: only the response carries the day it came.
+shared id and no shared timestamp between the two: only the response carries a day, its batch's.
+A submission waits sealed in ``PendingSubmission`` until it is released in a shuffled batch
+(``surveyapp.survey.pending``), so no transaction id or place in a table links the two either.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -215,6 +218,29 @@ class DraftAnswers(db.Model):  # type: ignore[name-defined]
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class WavePreview(db.Model):  # type: ignore[name-defined]
+    """A planner's test run of a draft wave: its link (hash only) and its test answers.
+
+    A table of its own, not an invitation: monitoring, the analysis and the exports read
+    invitations and responses, so test answers can reach none of them. A preview works only
+    while its wave is a draft and until it expires.
+    """
+
+    __tablename__ = "wave_previews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The test answers, kept like a draft (same shape, same optimistic revision).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    current_page: Mapped[str | None] = mapped_column(String(64))
+    pages_done: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class Response(db.Model):  # type: ignore[name-defined]
     """A submitted, anonymous response: random id, no link to any invitation, day-level date."""
 
@@ -227,6 +253,21 @@ class Response(db.Model):  # type: ignore[name-defined]
     language: Mapped[str] = mapped_column(String(8), default="nl")
     source: Mapped[str] = mapped_column(String(16), default="web")  # web | import
     answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class PendingSubmission(db.Model):  # type: ignore[name-defined]
+    """A final submission waiting, sealed, for its anonymous batch (see ``surveyapp.survey.pending``).
+
+    It is written in the submit's transaction, so a reader can tell whose it is (same ``xmin`` as
+    the invitation's update): hence no invitation id, no time, and answers, language and version
+    only as AES-GCM ciphertext padded to a fixed size, under a key that is not in the database.
+    """
+
+    __tablename__ = "pending_submissions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class User(db.Model):  # type: ignore[name-defined]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Invitation, Response
+from surveyapp.models import DraftAnswers, Invitation, PendingSubmission, Response
 from surveyapp.survey import service, views
 from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import answer_everything, make_wave
@@ -52,7 +52,8 @@ def test_simultaneous_submits_store_one_response(
 
     assert sorted(statuses) == [302] + [409] * (browsers - 1)
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(Response)).scalar_one() == 1
+        assert db.session.execute(select(func.count()).select_from(Response)).scalar_one() == 0
+        assert db.session.execute(select(func.count()).select_from(PendingSubmission)).scalar_one() == 1
         assert db.session.execute(select(func.count()).select_from(DraftAnswers)).scalar_one() == 0
         db.engine.dispose()
 

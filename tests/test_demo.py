@@ -469,6 +469,8 @@ def test_generated_answers_are_exactly_what_the_web_form_stores(app: Flask) -> N
                 break
             page_id = saved.headers["Location"].rsplit("/", 1)[1]
         assert client.post("/survey/submit").headers["Location"].endswith("/survey/thanks")
+    closed = app.test_cli_runner().invoke(args=["wave", "close", "web"])  # releases the three
+    assert closed.exit_code == 0, closed.output
     with app.app_context():
         stored = db.session.execute(select(Response.answers)).scalars().all()
     assert sorted(json.dumps(a, sort_keys=True) for a in stored) == sorted(

@@ -4,7 +4,7 @@ gunicorn runs as a subprocess with the production ``gunicorn.conf.py`` (CSRF on,
 on a database of this module's own; the respondent is a small HTTP client with its own cookies.
 
 * A worker killed with SIGKILL in the middle of a submit: the test holds a PostgreSQL lock that the
-  submit's transaction needs (the invitation row, or the responses table) so the submit blocks
+  submit's transaction needs (the invitation row, or the pending submissions) so the submit blocks
   inside its transaction, kills the worker, releases the lock, and checks that the submit is all
   or nothing, and that the respondent can then resume and submit exactly once.
 * A database restart: every backend of the database is terminated (``pg_terminate_backend``, as a
@@ -36,10 +36,12 @@ from urllib.parse import urlencode, urlsplit
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from surveyapp import create_app
 from surveyapp.extensions import db
+from surveyapp.models import PendingSubmission, Response
+from surveyapp.survey import pending
 from tests.conftest import (
     REPO,
     REQUIRE_SERVICES,
@@ -53,6 +55,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 PEOPLE = 10
+SERVER_SECRET_KEY = "faults-" + "x" * 40  # the servers' (sealed submissions are opened with it)
 # The mini questionnaire answered page by page (tests/test_survey_flow.answer_everything).
 PAGES: list[tuple[str, dict[str, Any]]] = [
     ("profiel", {"q_status": "actief", "q_kinderen": "2"}),
@@ -123,7 +126,7 @@ class Server:
         env.update(
             {
                 "DATABASE_URL": url,
-                "SECRET_KEY": "faults-" + "x" * 40,
+                "SECRET_KEY": SERVER_SECRET_KEY,
                 "SURVEYAPP_INSTANCE_PATH": str(folder / "instance"),
                 "RATELIMIT_STORAGE_URI": "memory://",
                 "BIND": f"127.0.0.1:{self.port}",
@@ -306,14 +309,16 @@ def invitation_of(setup: Setup, person: str) -> int:
 
 @dataclass(frozen=True)
 class State:
-    responses: int
+    responses: int  # anonymous responses and submissions waiting, sealed, for their batch
     submitted: bool
     draft: dict[str, Any] | None
 
 
 def state(setup: Setup, invitation_id: int) -> State:
     with connect(setup) as connection:
-        responses = connection.execute("SELECT count(*) FROM responses").fetchone()
+        responses = connection.execute(
+            "SELECT (SELECT count(*) FROM responses) + (SELECT count(*) FROM pending_submissions)"
+        ).fetchone()
         submitted = connection.execute("SELECT submitted FROM invitations WHERE id = %s", (invitation_id,))
         draft = connection.execute(
             "SELECT answers FROM draft_answers WHERE invitation_id = %s", (invitation_id,)
@@ -377,12 +382,31 @@ EXPECTED_ANSWERS = {
 LOCKS = {
     # The submit blocks on its UPDATE of the invitation, after locking the draft row.
     "invitation-row": "SELECT id FROM invitations WHERE id = %(invitation)s FOR UPDATE",
-    # The submit blocks on its INSERT of the response, after the invitation's UPDATE.
-    "responses-table": "LOCK TABLE responses IN SHARE MODE",
+    # The submit blocks on its INSERT of the sealed submission, after the invitation's UPDATE.
+    "pending-table": "LOCK TABLE pending_submissions IN SHARE MODE",
 }
 
 
-@pytest.mark.parametrize(("lock", "person"), [("invitation-row", "p0"), ("responses-table", "p1")])
+def submitted_answers(setup: Setup) -> list[dict[str, Any]]:
+    """The answers of every submission: released responses, and the sealed ones opened."""
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(setup.url),
+            "TESTING": True,
+            "SECRET_KEY": SERVER_SECRET_KEY,
+        }
+    )
+    with app.app_context():
+        answers = list(db.session.execute(select(Response.answers)).scalars())
+        for wave_id, sealed in db.session.execute(
+            select(PendingSubmission.wave_id, PendingSubmission.sealed)
+        ):
+            answers.append(pending.unseal(wave_id, sealed)["answers"])
+        db.engine.dispose()
+    return answers
+
+
+@pytest.mark.parametrize(("lock", "person"), [("invitation-row", "p0"), ("pending-table", "p1")])
 def test_worker_killed_mid_submit_is_all_or_nothing_and_resumable(
     setup: Setup, servers: dict[str, Server], lock: str, person: str
 ) -> None:
@@ -410,7 +434,7 @@ def test_worker_killed_mid_submit_is_all_or_nothing_and_resumable(
         thread = threading.Thread(target=submit)
         thread.start()
         ((backend, query),) = waiting_backends(setup, timeout=15)
-        assert ("invitations" if lock == "invitation-row" else "responses") in query.lower()
+        assert ("invitations" if lock == "invitation-row" else "pending_submissions") in query.lower()
         worker = server.worker()
         assert worker is not None
         os.kill(worker, signal.SIGKILL)
@@ -436,9 +460,10 @@ def test_worker_killed_mid_submit_is_all_or_nothing_and_resumable(
     assert final.responses == responses_before + 1 and final.submitted and final.draft is None
     again = Browser(server.port)
     assert again.get(f"/s/{setup.tokens[person]}").status == 200  # "already answered" page
-    with connect(setup) as connection:
-        stored = [row[0] for row in connection.execute("SELECT answers FROM responses").fetchall()]
-    assert all(answers.get(key) == value for answers in stored for key, value in EXPECTED_ANSWERS.items())
+    stored = submitted_answers(setup)
+    assert stored and all(
+        answers.get(key) == value for answers in stored for key, value in EXPECTED_ANSWERS.items()
+    )
 
 
 # --- (b) the database restarts while the wave runs -----------------------------------------------

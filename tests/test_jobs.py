@@ -151,15 +151,24 @@ def test_a_failing_job_is_marked_failed_with_its_reason(app: Flask) -> None:
     assert recipients(outbox_messages(app)) == {"p0@example.org": 1, "p1@example.org": 1}
 
 
-def test_queue_unreachable_gives_503_and_a_failed_job(app: Flask) -> None:
+def test_queue_unreachable_keeps_the_job_waiting_for_the_queue(app: Flask) -> None:
+    """No 503 and no failed job: the job waits, and its page says for what."""
     make_mail_wave(app, people=1)
     client = planner_client(app)
     app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     response = client.post(f"/planner/waves/{SLUG}/mail/send", data={"kind": "invitation"})
-    assert response.status_code == 503
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200 and "Waiting for the job queue" in page.text
+    assert "Redis does not answer" in page.text and page.headers["Refresh"] == "3"
     with app.app_context():
         job = db.session.execute(select(Job)).scalar_one()
-        assert job.state == "failed" and "queue" in (job.message or "")
+        assert job.state == "queued" and jobs.display_state(job) == jobs.WAITING
+        assert job.message == jobs.WAITING_FOR_QUEUE
+    assert client.get(f"/planner/jobs/{job.id}.json").get_json()["state"] == "waiting"
+    # A second press does not start a second job: the waiting one counts as sending.
+    again = client.post(f"/planner/waves/{SLUG}/mail/send", data={"kind": "invitation"})
+    assert again.status_code == 409
 
 
 # --------------------------------------------------------------------------------------------

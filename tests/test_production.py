@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -26,13 +27,17 @@ def test_check_lists_unsafe_defaults_and_exits_non_zero(app: Flask) -> None:
             assert setting in result.output
 
 
+RANDOM_SECRET = "4f9c2e7a1b8d3f6e0a5c9b2d7e1f4a8c3b6d9e2f5a8c1b4d7e0f3a6c9b2e5d8f"
+
+
 def test_check_passes_a_production_configuration(tmp_path: Path) -> None:
     app = make_app(
         "postgresql://db.internal/surveyapp",
         tmp_path,
-        SECRET_KEY="x" * 48,
+        SECRET_KEY=RANDOM_SECRET,
         MAIL_SERVER="smtp.internal",
         REDIS_URL="redis://queue.internal:6379/0",
+        RATELIMIT_STORAGE_URI="redis://queue.internal:6379/0",
         SESSION_COOKIE_SECURE=True,
         BASE_URL="https://enquete.example.org",
     )
@@ -46,7 +51,7 @@ def test_health_and_readiness(app: Flask, tmp_path: Path) -> None:
     client = app.test_client()
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json == {"status": "ok", "database": "ok"}
+    assert ready.status_code == 200 and ready.json == {"status": "ok", "database": "ok", "down": []}
     broken = make_app(
         app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, REDIS_URL="redis://127.0.0.1:1/0"
     ).test_client()
@@ -59,6 +64,7 @@ def test_security_headers_on_every_page(app: Flask) -> None:
     assert "script-src 'none'" in response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in response.headers  # only behind TLS
     secure = app.test_client().get("/", base_url="https://localhost")
@@ -174,4 +180,85 @@ def test_gunicorn_refuses_the_development_secret_key(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+    assert "Booting worker" not in result.stderr
+
+
+def _production_app(tmp_path: Path, **overrides: object) -> Flask:
+    settings: dict[str, object] = {
+        "SECRET_KEY": RANDOM_SECRET,
+        "MAIL_SERVER": "smtp.internal",
+        "REDIS_URL": "redis://queue.internal:6379/0",
+        "RATELIMIT_STORAGE_URI": "redis://queue.internal:6379/0",
+        "SESSION_COOKIE_SECURE": True,
+        "BASE_URL": "https://enquete.example.org",
+    }
+    settings.update(overrides)
+    return make_app("postgresql://db.internal/surveyapp", tmp_path, **settings)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting", "words"),
+    [
+        ({"RATELIMIT_ENABLED": False}, "RATELIMIT_ENABLED", "rate limits are off"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "RATELIMIT_STORAGE_URI", "is memory while REDIS_URL is set"),
+        (
+            {"MAIL_USERNAME": "mailer", "MAIL_PASSWORD": "pw"},
+            "MAIL_USE_TLS",
+            "password would travel in clear",
+        ),
+        ({"MAIL_PASSWORD": "pw"}, "MAIL_USE_TLS", "password would travel in clear"),
+        ({"SECRET_KEY": "x" * 48}, "SECRET_KEY", "looks guessable"),
+        ({"SECRET_KEY": "ab" * 24}, "SECRET_KEY", "looks guessable"),
+        ({"SECRET_KEY": "password" * 5}, "SECRET_KEY", "looks guessable"),
+        ({"SECRET_KEY": "0123456789abcdef0123456789"}, "SECRET_KEY", "shorter than 32"),
+    ],
+)
+def test_check_refuses_each_unsafe_setting(
+    tmp_path: Path, overrides: dict[str, object], setting: str, words: str
+) -> None:
+    """`surveyapp check` names the one unsafe setting, says why, and exits non-zero."""
+    app = _production_app(tmp_path, **overrides)
+    with app.app_context():
+        result = CliRunner().invoke(check_command, [])
+    assert result.exit_code == 1, result.output
+    assert f"{setting}: " in result.output and words in result.output, result.output
+    assert result.output.strip().endswith("1 problem(s)"), result.output
+
+
+def test_check_accepts_smtp_credentials_over_tls_and_random_keys(tmp_path: Path) -> None:
+    import secrets
+
+    for key in (secrets.token_hex(32), secrets.token_urlsafe(32), secrets.token_hex(16)):
+        app = _production_app(
+            tmp_path, SECRET_KEY=key, MAIL_USERNAME="mailer", MAIL_PASSWORD="pw", MAIL_USE_TLS=True
+        )
+        assert production_findings(app) == [], key
+
+
+def _gunicorn(tmp_path: Path, **env_overrides: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "FLASK_DEBUG"}}
+    env["SURVEYAPP_INSTANCE_PATH"] = str(tmp_path)
+    env.update(env_overrides)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.run(
+        [str(gunicorn), "-c", str(repo / "gunicorn.conf.py"), "-b", "127.0.0.1:0", "wsgi:app"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_gunicorn_refuses_debug_mode(tmp_path: Path, value: str) -> None:
+    """FLASK_DEBUG would turn Flask's debug mode on under any server: gunicorn will not start."""
+    result = _gunicorn(tmp_path, SECRET_KEY=RANDOM_SECRET, FLASK_DEBUG=value)
+    assert result.returncode != 0
+    assert "FLASK_DEBUG is on" in result.stderr
     assert "Booting worker" not in result.stderr

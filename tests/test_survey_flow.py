@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Invitation, RegisterPerson, Response
+from surveyapp.models import DraftAnswers, Invitation, PendingSubmission, RegisterPerson, Response
 from surveyapp.services.questionnaires import store_file
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
 from tests.conftest import DATA, csrf_token_of
@@ -38,6 +38,12 @@ def _make_wave(people: int, path: Path) -> dict[str, str]:
     tokens = create_invitations(wave)
     db.session.commit()
     return tokens
+
+
+def close_wave(app: Flask, slug: str = "test-2026") -> None:
+    """Close the wave as a planner does on the command line: pending submissions become responses."""
+    result = app.test_cli_runner().invoke(args=["wave", "close", slug])
+    assert result.exit_code == 0, result.output
 
 
 def fetch_all(app: Flask, query):  # type: ignore[no-untyped-def]
@@ -100,6 +106,10 @@ def test_full_flow_submits_one_anonymous_response(
     response = client.post("/survey/submit")
     assert response.status_code == 302 and response.headers["Location"].endswith("/survey/thanks")
     assert "Bedankt voor uw tijd." in client.get("/survey/thanks").text
+    # Final at once, but a response only in a batch of k (or at closing): one waits, sealed.
+    assert count(app, Response) == 0 and count(app, PendingSubmission) == 1
+    close_wave(app)
+    assert count(app, PendingSubmission) == 0
 
     stored = fetch_all(app, select(Response))
     assert len(stored) == 1
@@ -129,7 +139,7 @@ def test_link_cannot_submit_twice(app: Flask, client: FlaskClient, tokens: dict[
     with other.session_transaction() as session:
         session["invitation_id"] = invitation_id
     assert other.post("/survey/submit").status_code == 409
-    assert count(app, Response) == 1
+    assert count(app, Response) + count(app, PendingSubmission) == 1
 
 
 def test_resume_on_another_device(app: Flask, client: FlaskClient, tokens: dict[str, str]) -> None:
@@ -211,7 +221,8 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     # seen only once (a matrix's rows follow earlier answers). The page around them is kept at
     # once: it is the same whatever the rows (here page 1 of 4).
     assert form_class.blank_html == {"nl": None}
-    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4)]
+    # (the last three: an anonymous wave, its threshold, not a preview: what the footer says)
+    assert [key[1:] for key in views._PAGE_FRAMES] == [("profiel", "nl", "nl", 0, 4, True, 10, False)]
     second = two.get("/survey/p/profiel").text
     assert form_class.blank_html["nl"]  # now kept
     cached = one.get("/survey/p/profiel").text
@@ -225,7 +236,12 @@ def test_a_page_opened_fresh_is_rendered_once_and_shows_each_respondent_their_ow
     page = questionnaire.pages[questionnaire.page_index("profiel")]
     with app.test_request_context("/survey/p/profiel"):
         full = views._render_page(
-            questionnaire, page, {}, "nl", form=build_page_form(questionnaire, page, "nl", {})
+            questionnaire,
+            page,
+            {},
+            "nl",
+            form=build_page_form(questionnaire, page, "nl", {}),
+            mode={"anonymous": True, "threshold": 10, "wave_preview": False},
         )
     assert _without_token(full) == _without_token(cached)
     # A query string is rendered in full (from the kept questions), not served the kept page.
@@ -308,6 +324,7 @@ def test_response_cannot_be_joined_to_a_person(
 ) -> None:
     answer_everything(client, tokens["p0"])
     client.post("/survey/submit")
+    close_wave(app)
     response_table = Response.__table__
     # No column of the response table refers to an invitation, a person or the register.
     assert not response_table.foreign_keys or all(

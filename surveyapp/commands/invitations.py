@@ -123,15 +123,20 @@ def _send(slug: str, kind: str, *, retry_failed: bool, use_queue: bool) -> None:
 
 
 def _follow(job_id: str, bar: _Bar, interval: float = 0.5) -> Job:
-    waited = False
+    waited = ""  # what the job was last said to wait for
     while True:
         db.session.expire_all()
         job = db.session.get(Job, job_id)
         if job is None:
             raise click.ClickException(f"job {job_id} disappeared")
-        if job.state == "queued" and not waited:
+        if jobs.is_waiting_for_queue(job) and jobs.hand_over_waiting(job_ids=[job.id]):
+            continue  # handed over now: look again
+        if jobs.is_waiting_for_queue(job) and waited != "queue":
+            click.echo(jobs.WAITING_FOR_QUEUE + " (Ctrl-C stops following, not the job)")
+            waited = "queue"
+        elif job.state == "queued" and not jobs.is_waiting_for_queue(job) and waited != "worker":
             click.echo("waiting for a worker (`surveyapp worker`) …")
-            waited = True
+            waited = "worker"
         bar.show(job.total, job.done + job.failed)
         if job.state not in jobs.ACTIVE_STATES or not jobs.is_alive(job):
             return job

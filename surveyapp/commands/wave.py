@@ -424,3 +424,35 @@ def status(slug: str) -> None:
     for text in status_lines(wave, monitor):
         click.echo(text)
     click.echo(f"\n(counted in {elapsed:.2f} s)", err=True)
+
+
+@command.command("preview")
+@click.argument("slug")
+@with_appcontext
+def preview_wave(slug: str) -> None:
+    """Print a preview link of a draft wave: its questionnaire as respondents will see it.
+
+    Answers given through it are never stored as a response. The link stops when the wave
+    opens, or after a few days.
+    """
+    from surveyapp.extensions import db
+    from surveyapp.survey import preview
+
+    wave = _wave(slug)
+    try:
+        created = preview.create(wave, created_by=None)
+    except preview.PreviewError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record(
+        "wave_preview_created", None, wave.slug, via="cli", expires_at=created.expires_at.isoformat()
+    )
+    db.session.commit()
+    link = created.link(current_app.config["BASE_URL"])
+    click.echo(link)
+    for code in wave.languages or ["nl"]:
+        click.echo(f"  {code}: {link}?lang={code}")
+    click.echo(
+        f"works until {created.expires_at:%Y-%m-%d %H:%M} UTC or until the wave opens; "
+        "answers given through it count nowhere",
+        err=True,
+    )

@@ -35,6 +35,9 @@ def command(burst: bool, queue_names: tuple[str, ...], simple: bool) -> None:
     queues = [
         Queue(name, connection=connection) for name in (queue_names or (jobs.queue_name(current_app.config),))
     ]
+    handed = jobs.hand_over_waiting(current_app._get_current_object())  # type: ignore[attr-defined]
+    if handed:
+        click.echo(f"{handed} job(s) that waited for the queue handed over")
     # Work horses are forked from this process: they must not share its database connections.
     db.engine.dispose()
     worker_class = SimpleWorker if simple else Worker

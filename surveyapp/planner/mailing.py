@@ -43,6 +43,7 @@ def _actor() -> str | None:
 def _state_labels() -> dict[str, str]:
     return {
         "queued": _("Waiting to start"),
+        jobs.WAITING: _("Waiting for the job queue"),
         "running": _("Running"),
         "done": _("Finished"),
         "failed": _("Stopped with an error"),
@@ -55,6 +56,40 @@ def _kind_label(kind: str) -> str:
     if number is not None:
         return _("Reminder %(number)d", number=number)
     return _("Invitation")
+
+
+def _reason_label(reason: str) -> str:
+    """A failure reason of the sender (its error's text up to the colon), said for a planner."""
+    labels = {
+        "cannot connect to the mail server": _("the mail server is unreachable"),
+        "connection to the mail server lost": _("the connection to the mail server was lost"),
+        "mail server busy": _("the mail server asked to try again later"),
+        "mail server says try later": _("the mail server asked to try again later"),
+        "mail server refused": _("the mail server refused the mails"),
+        "mail server refused the mail": _("the mail server refused the mails"),
+        "the mail server refused the login": _(
+            "the mail server refused the login (MAIL_USERNAME, MAIL_PASSWORD)"
+        ),
+        "not a valid e-mail address": _("not a valid e-mail address"),
+        "cannot write to the outbox": _("the outbox folder cannot be written"),
+    }
+    return labels.get(reason, reason)
+
+
+def _last_failures(recent: list[Job]) -> tuple[Job, list[tuple[str, int]]] | None:
+    """The newest finished sending job that could not send some mails, with why (most first)."""
+    for job in recent:
+        errors = ((job.params or {}).get("result") or {}).get("errors") or {}
+        if job.state in jobs.ACTIVE_STATES:
+            continue
+        if job.failed and errors:
+            reasons: dict[str, int] = {}
+            for reason, count in errors.items():
+                label = _reason_label(str(reason))
+                reasons[label] = reasons.get(label, 0) + int(count)
+            return job, sorted(reasons.items(), key=lambda item: -item[1])
+        return None  # the newest finished job sent everything it tried
+    return None
 
 
 def _check_form() -> None:
@@ -89,6 +124,7 @@ def mailing(slug: str) -> str:
         summary=summary,
         retryable=[kind for kind in summary["kinds"] if kind in counts and counts[kind].failed],
         recent=recent,
+        last_failures=_last_failures(list(recent)),
         form=ActionForm(),
         kind_label=_kind_label,
         display_state=jobs.display_state,
@@ -115,11 +151,14 @@ def _start(wave: Wave, kind: str, *, retry_failed: bool) -> WerkzeugResponse:
     else:
         action = "invitations_sent" if kind == "invitation" else "reminders_sent"
         audit.record(action, _actor(), wave.slug, kind=kind, to_send=to_send, already=counts.sent)
-    try:
-        job = service.start_mail_job(wave, kind, _actor(), retry_failed=retry_failed)
-    except jobs.JobError:
-        abort(503, _("The job queue is not available. Try again later or ask the administrator."))
-    flash(_("Sending has started. This page shows its progress."), "info")
+    job = service.start_mail_job(wave, kind, _actor(), retry_failed=retry_failed)
+    if jobs.is_waiting_for_queue(job):
+        flash(
+            _("The job queue does not answer: sending starts as soon as it does. This page shows when."),
+            "error",
+        )
+    else:
+        flash(_("Sending has started. This page shows its progress."), "info")
     return redirect(url_for("planner.job_page", job_id=job.id), 303)
 
 
@@ -307,13 +346,20 @@ def _job_details(job: Job) -> dict[str, Any]:
     return data
 
 
+def _job_handed_over(job: Job) -> Job:
+    """A job waiting for the queue is handed to it again on every look (the page refreshes)."""
+    if jobs.is_waiting_for_queue(job) and jobs.hand_over_waiting(job_ids=[job.id]):
+        db.session.refresh(job)
+    return job
+
+
 @bp.get("/jobs/<job_id>")
 @role_required("planner")
 def job_page(job_id: str) -> Any:
-    job = _job(job_id)
+    job = _job_handed_over(_job(job_id))
     details = _job_details(job)
     wave = db.session.get(Wave, job.wave_id) if job.wave_id is not None else None
-    active = details["state"] in jobs.ACTIVE_STATES
+    active = details["state"] in jobs.UNFINISHED_STATES
     response = render_template(
         "planner/job.html",
         job=job,
@@ -323,6 +369,8 @@ def job_page(job_id: str) -> Any:
         refresh=REFRESH_SECONDS,
         kind_label=_kind_label,
         states=_state_labels(),
+        reason_label=_reason_label,
+        waiting=jobs.WAITING,
     )
     headers = {"Refresh": str(REFRESH_SECONDS), "Cache-Control": "no-store"} if active else {}
     return response, 200, headers
@@ -331,7 +379,7 @@ def job_page(job_id: str) -> Any:
 @bp.get("/jobs/<job_id>.json")
 @role_required("planner")
 def job_json(job_id: str) -> Any:
-    job = _job(job_id)
+    job = _job_handed_over(_job(job_id))
     response = jsonify(_job_details(job))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -23,11 +23,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from surveyapp import charts, labels
+from surveyapp import charts, labels, mail
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.models import QuestionnaireVersion, Wave
 from surveyapp.planner import bp
+from surveyapp.questionnaire import Questionnaire
 from surveyapp.services import audit, monitoring
 from surveyapp.services.waves import (
     EDITABLE_AFTER_OPENING,
@@ -50,6 +51,8 @@ from surveyapp.services.waves import (
     wave_by_slug,
     waves_with_progress,
 )
+from surveyapp.survey import preview
+from surveyapp.survey.service import questionnaire_of
 
 STATE_ACTIONS = {"open": "wave_opened", "closed": "wave_closed", "archived": "wave_archived"}
 CHART_MAX_AGE = 60  # seconds: the response chart is live, so browsers keep it only briefly
@@ -438,6 +441,37 @@ def new_wave_page() -> Any:
     return _render("planner/wave_form.html", form=form, wave=None, loose=loose)
 
 
+def anonymity_claims(questionnaire: Questionnaire) -> list[str]:
+    """Where a questionnaire's own texts call the answers anonymous, e.g. "welcome (nl)".
+
+    The app's own words follow the wave's mode; a questionnaire's texts are the planner's, so an
+    identified wave using one that says "anonymous" gets a warning on its page instead.
+    """
+    texts: list[tuple[str, Any]] = [
+        ("title", questionnaire.title),
+        ("welcome", questionnaire.welcome),
+        ("thanks", questionnaire.thanks),
+    ]
+    for page in questionnaire.pages:
+        texts += [(f"page {page.id}", page.title), (f"page {page.id}", page.intro)]
+        for question in page.questions:
+            texts += [(f"question {question.id}", question.label), (f"question {question.id}", question.help)]
+            texts += [(f"question {question.id}", choice.label) for choice in question.choices]
+            texts += [(f"question {question.id}", item.label) for item in question.items]
+    found: list[str] = []
+    for where, text in texts:
+        for lang, value in (text or {}).items():
+            place = f"{where} ({lang})"
+            if mail.ANONYMITY_WORDS.search(str(value)) and place not in found:
+                found.append(place)
+    return found
+
+
+def _anonymity_claims_of(wave: Wave) -> list[str]:
+    """The warning's places, for an identified wave only."""
+    return [] if wave.anonymous else anonymity_claims(questionnaire_of(wave.questionnaire_version))
+
+
 @bp.get("/waves/<slug>")
 @role_required("viewer")
 def wave(slug: str) -> str:
@@ -445,6 +479,7 @@ def wave(slug: str) -> str:
     return _render(
         "planner/wave.html",
         wave=found,
+        anonymity_claims=_anonymity_claims_of(found),
         repeated_from=db.session.get(Wave, found.repeated_from_id) if found.repeated_from_id else None,
         monitor=monitoring.monitor_wave(found),
         transitions=_transitions(found),
@@ -594,6 +629,42 @@ def _opening_problem(exc: OpeningError) -> str:
     if exc.code == "register_empty":
         return _("The wave cannot open: its register is empty. Import the staff register first.")
     return _("The wave cannot open: it has no closing date. Set one under the wave's settings first.")
+
+
+@bp.post("/waves/<slug>/preview")
+@role_required("planner")
+def make_preview(slug: str) -> Any:
+    """A test link for a draft wave: its questionnaire as respondents will see it, counting nowhere."""
+    found = _wave_or_404(slug)
+    try:
+        created = preview.create(found, created_by=_actor())
+    except preview.PreviewError:
+        db.session.rollback()
+        return _refuse(
+            found,
+            _(
+                "Only a draft wave has a preview: this one is %(state)s, so respondents answer through "
+                "their own links now.",
+                state=state_label(found.state),
+            ),
+        )
+    audit.record("wave_preview_created", _actor(), found.slug, expires_at=created.expires_at.isoformat())
+    db.session.commit()
+    link = created.link(current_app.config["BASE_URL"])
+    return _render(
+        "planner/wave_preview.html",
+        wave=found,
+        link=link,
+        expires_on=created.expires_at.date(),
+        anonymity_claims=_anonymity_claims_of(found),
+        days=preview.PREVIEW_DAYS,
+        language_links=[(code, name, f"{link}?lang={code}") for code, name in _language_names(found)],
+    )
+
+
+def _language_names(wave: Wave) -> list[tuple[str, str]]:
+    names = {choice.value: choice.label for choice in LANGUAGE_CHOICES}
+    return [(code, str(names.get(code, code))) for code in (wave.languages or ["nl"])]
 
 
 def _suggest_slug(slug: str) -> str:

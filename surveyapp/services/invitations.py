@@ -221,6 +221,7 @@ def mail_context(wave: Wave, lang: str, config: Mapping[str, Any]) -> mail.MailC
         minutes=questionnaire.estimated_minutes,
         deadline=wave.closes_on,
         sender=str(config.get("MAIL_SENDER") or "surveyapp <noreply@localhost>"),
+        anonymous=wave.anonymous,
     )
 
 
@@ -247,14 +248,16 @@ SAMPLE_NAME = "An Voorbeeld"
 def render_preview(
     wave: Wave, kind: str, lang: str, sources: Mapping[str, str], config: Mapping[str, Any]
 ) -> Preview:
-    """Render templates for a sample person: the check that runs before templates are saved.
-    Raises :class:`mail.MailTemplateError` with a message fit for the planner."""
+    """Render templates for a sample person: the check that runs before templates are saved
+    and before a mail job sends. Raises :class:`mail.MailTemplateError` with a message fit for
+    the planner, also when an identified wave's mail would call the answers anonymous."""
     compiled = mail.compile_templates(kind, lang, sources)
     base = str(config.get("BASE_URL") or "").rstrip("/")
     number = mail.reminder_number(kind)
     link = f"{base}/s/EXAMPLE-PERSONAL-TOKEN"
+    context = mail_context(wave, lang, config)
     subject, text, html = compiled.render(
-        mail_context(wave, lang, config).variables(
+        context.variables(
             lang=lang,
             name=SAMPLE_NAME,
             link=link,
@@ -262,6 +265,7 @@ def render_preview(
             reminder=number,
         )
     )
+    mail.check_mode_words(context.anonymous, subject, text, html)
     return Preview(subject, text, html)
 
 
@@ -502,6 +506,9 @@ class _Sender:
             for lang in self.languages
         }
         contexts = {lang: mail_context(self.wave, lang, self.config) for lang in templates}
+        for lang in templates:  # the words must fit the wave's mode (see render_preview)
+            sources = mail.templates_for(self.kind, lang, self.wave.mail_templates)
+            render_preview(self.wave, self.kind, lang, sources, self.config)
         self._prepare(retry_failed)
         mine = int(
             db.session.execute(

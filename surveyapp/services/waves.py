@@ -18,6 +18,7 @@ from surveyapp.extensions import db
 from surveyapp.models import AUDIENCES, AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
 from surveyapp.questionnaire import QuestionnaireError, load_questionnaire
 from surveyapp.services.questionnaires import freeze, store_file
+from surveyapp.survey import pending
 from surveyapp.survey.service import hash_token, new_token
 
 # Allowed state changes of a wave; anything else is refused.
@@ -89,6 +90,13 @@ def set_state(wave: Wave, new_state: str) -> None:
         freeze(wave.questionnaire_version)
         invite_register(wave)
         wave.base_population = count_register(wave.id)
+    if new_state == "closed":
+        # Whatever waits for its anonymous batch is released now, however few (the close's
+        # transaction; submits in flight finish first, later ones find the wave closed).
+        try:
+            pending.release_all(wave)
+        except pending.PendingUnreadableError as exc:
+            raise WaveStateError(f"the wave stays open: {exc}") from exc
     wave.state = new_state
 
 

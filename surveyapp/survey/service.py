@@ -24,10 +24,11 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from surveyapp.extensions import db
-from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Response, Wave
+from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.pool import HeldConnections
 from surveyapp.questionnaire import Questionnaire, build_questionnaire
 from surveyapp.questionnaire.model import Page
+from surveyapp.survey import pending
 
 TOKEN_BYTES = 32  # 256 bits: far beyond guessing, and only its hash is stored
 
@@ -381,6 +382,33 @@ def save_page(
     Returns the stored answers, or None when the draft is no longer the revision that was read
     (another browser saved or submitted in between): the caller reads it again and retries.
     """
+    answers, done, current_page = merged_page(questionnaire, draft, page, page_answers, completed=completed)
+    stored = execute_outside_transaction(
+        _STORE_DRAFT,
+        {
+            "of_invitation": invitation_id,
+            "read_revision": draft.revision,
+            "new_answers": answers,
+            "new_pages_done": done,
+            "new_current_page": current_page,
+            "new_updated_at": datetime.now(UTC),
+        },
+    )
+    return answers if stored.rowcount == 1 else None
+
+
+def merged_page(
+    questionnaire: Questionnaire,
+    draft: DraftState,
+    page: Page,
+    page_answers: Mapping[str, Any],
+    *,
+    completed: bool,
+) -> tuple[dict[str, Any], list[str], str]:
+    """A draft with one page's answers merged in: its answers, pages done and current page.
+
+    Shared by respondents' drafts and planners' previews (``surveyapp.survey.preview``).
+    """
     answers = dict(draft.answers)
     for key, value in page_answers.items():
         if value is None:
@@ -393,18 +421,7 @@ def save_page(
     if completed:
         done.append(page.id)
     following = navigation(questionnaire, answers).after(page.id)
-    stored = execute_outside_transaction(
-        _STORE_DRAFT,
-        {
-            "of_invitation": invitation_id,
-            "read_revision": draft.revision,
-            "new_answers": answers,
-            "new_pages_done": done,
-            "new_current_page": following.id if (completed and following) else page.id,
-            "new_updated_at": datetime.now(UTC),
-        },
-    )
-    return answers if stored.rowcount == 1 else None
+    return answers, done, following.id if (completed and following) else page.id
 
 
 def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> Page | None:
@@ -419,7 +436,7 @@ def missing_required(questionnaire: Questionnaire, answers: Mapping[str, Any]) -
     return None
 
 
-SubmitOutcome = Literal["submitted", "already_submitted", "incomplete"]
+SubmitOutcome = Literal["submitted", "already_submitted", "incomplete", "closed"]
 
 
 @dataclass(frozen=True)
@@ -428,11 +445,23 @@ class SubmitResult:
     page: Page | None = None  # where to go for an incomplete questionnaire
 
 
+_WAVE_STATE_HELD = (
+    select(_WAVES.c.state)
+    .where(_WAVES.c.id == bindparam("wave_id"))
+    # KEY SHARE (what the pending row's foreign key takes anyway): a close (FOR UPDATE) waits
+    # for this submit, or this submit waits for the close and then reads "closed".
+    .with_for_update(read=True, key_share=True)
+)
+
+
 def submit(
     questionnaire: Questionnaire, *, wave_id: int, version_id: int, invitation_id: int, language: str
 ) -> SubmitResult:
-    """Move the draft into an anonymous response, exactly once, in the caller's transaction.
+    """Make the submission final, exactly once, in the caller's transaction.
 
+    The invitation is marked submitted and the draft deleted; the answers go, sealed and without
+    the invitation, to the pending store, from which ``pending.release`` makes anonymous responses
+    in shuffled batches (nothing this transaction writes can be joined to a response).
     The conditional UPDATE is the guard against double submits: under concurrent submits on
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
@@ -448,6 +477,8 @@ def submit(
     incomplete = missing_required(questionnaire, answers)
     if incomplete is not None:
         return SubmitResult("incomplete", incomplete)
+    if db.session.execute(_WAVE_STATE_HELD, {"wave_id": wave_id}).scalar_one() != "open":
+        return SubmitResult("closed")
     claimed = db.session.execute(
         update(Invitation)
         .where(Invitation.id == invitation_id, Invitation.submitted.is_(False))
@@ -456,15 +487,11 @@ def submit(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return SubmitResult("already_submitted")
-    db.session.add(
-        Response(
-            wave_id=wave_id,
-            questionnaire_version_id=version_id,
-            submitted_on=today(),
-            language=language,
-            source="web",
-            answers=answers,
-        )
-    )
+    store_submission(wave_id=wave_id, version_id=version_id, language=language, answers=answers)
     db.session.execute(delete(DraftAnswers).where(DraftAnswers.invitation_id == invitation_id))
     return SubmitResult("submitted")
+
+
+def store_submission(*, wave_id: int, version_id: int, language: str, answers: dict[str, Any]) -> None:
+    """Keep a final submission's answers until its anonymous batch (see ``surveyapp.survey.pending``)."""
+    pending.queue(wave_id=wave_id, version_id=version_id, language=language, answers=answers)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
@@ -19,9 +19,14 @@ from surveyapp.forms import PageForm, build_page_form, page_answers, page_form_c
 from surveyapp.lru import LRU
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
-from surveyapp.survey import bp, service
+from surveyapp.survey import bp, pending, preview, service
 
 SESSION_KEY = "invitation_id"
+# A planner's preview of a draft wave (surveyapp.survey.preview) instead of an invitation.
+PREVIEW_KEY = "preview_id"
+# Set at submit, when the invitation leaves the session: the browser's back button and a
+# bookmarked page then show "already answered" instead of "open your personal link".
+SUBMITTED_KEY = "submitted"
 
 
 @dataclass(frozen=True)
@@ -32,12 +37,26 @@ class Visit:
     entities; the few paths that write load the rows they change.
     """
 
-    invitation_id: int
+    invitation_id: int  # 0 in a preview, which has no invitation
     wave_id: int
     languages: list[str]
     version_id: int
     questionnaire: Questionnaire
     draft: service.DraftState | None
+    anonymous: bool = True
+    threshold: int = 10
+    preview_id: int | None = None
+
+    @property
+    def mode(self) -> dict[str, Any]:
+        """What the pages say about the wave around the questions: its anonymity (the words
+        "anonymous" only for an anonymous wave), its reporting threshold, and whether this is a
+        planner's preview."""
+        return {
+            "anonymous": self.anonymous,
+            "threshold": self.threshold,
+            "wave_preview": self.preview_id is not None,
+        }
 
 
 def _language(visit: Visit) -> str:
@@ -58,6 +77,8 @@ _VISIT = (
         _WAVES.c.languages,
         _WAVES.c.questionnaire_version_id,
         _VERSIONS.c.content_hash,
+        _WAVES.c.anonymous,
+        _WAVES.c.suppression_threshold,
         _INVITATIONS.c.withdrawn_at,
     )
     .select_from(_INVITATIONS)
@@ -85,8 +106,11 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     Without ``transaction`` the statement runs outside a transaction (one round trip, see
     ``service.execute_outside_transaction``); submit reads in the transaction it writes in.
     """
+    preview_id = session.get(PREVIEW_KEY)
+    if isinstance(preview_id, int):
+        return _current_preview(preview_id, transaction=transaction)
     invitation_id = session.get(SESSION_KEY)
-    row: Any = None  # a Row of seven columns, five more with the draft
+    row: Any = None  # a Row of nine columns, five more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
         params = {"invitation_id": invitation_id}
@@ -95,8 +119,11 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
         else:
             row = service.execute_outside_transaction(query, params).row
     if row is None or not isinstance(invitation_id, int):
+        if invitation_id is None and session.get(SUBMITTED_KEY):
+            abort(_already_submitted())
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
-    submitted, wave_id, wave_state, languages, version_id, content_hash, withdrawn_at = row[:7]
+    submitted, wave_id, wave_state, languages, version_id, content_hash, anonymous, threshold = row[:8]
+    withdrawn_at = row[8]
     state = service.link_state(submitted=submitted, wave_state=wave_state, withdrawn=withdrawn_at is not None)
     if state == "withdrawn":
         abort(410, withdrawn_text())
@@ -105,8 +132,8 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     if state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
-    if with_draft and row[7] is not None:
-        draft = service.DraftState.of(*row[8:12])
+    if with_draft and row[9] is not None:
+        draft = service.DraftState.of(*row[10:14])
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -114,7 +141,47 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
         version_id=version_id,
         questionnaire=service.questionnaire_by_hash(content_hash, version_id),
         draft=draft,
+        anonymous=bool(anonymous),
+        threshold=int(threshold),
     )
+
+
+def _preview_ended() -> str:
+    return _(
+        "This preview link no longer works: a preview ends when its wave opens, or %(days)d days "
+        "after it was made. Make a new one on the wave's page.",
+        days=preview.PREVIEW_DAYS,
+    )
+
+
+def _current_preview(preview_id: int, *, transaction: bool) -> Visit:
+    """A planner's preview: the respondent's pages, with the answers in the preview's own row."""
+    params = {"preview_id": preview_id}
+    if transaction:
+        row = db.session.connection().execute(preview.VISIT, params).one_or_none()
+    else:
+        row = service.execute_outside_transaction(preview.VISIT, params).row
+    if row is None:
+        abort(403, _("Open the preview with the link from the wave's page."))
+    wave_id, wave_state, languages, version_id, content_hash, anonymous, threshold, expires_at = row[:8]
+    if preview.state_of(wave_state=wave_state, expires_at=expires_at) != "ok":
+        abort(410, _preview_ended())
+    return Visit(
+        invitation_id=0,
+        wave_id=wave_id,
+        languages=languages or [],
+        version_id=version_id,
+        questionnaire=service.questionnaire_by_hash(content_hash, version_id),
+        draft=service.DraftState.of(*row[8:12]),
+        anonymous=bool(anonymous),
+        threshold=int(threshold),
+        preview_id=preview_id,
+    )
+
+
+def _already_submitted() -> WerkzeugResponse:
+    """The "already answered" page, for a browser whose questionnaire was submitted."""
+    return make_response(render_template("survey/already.html"), 200)
 
 
 def _started_draft(visit: Visit) -> service.DraftState:
@@ -151,9 +218,26 @@ def open_link(token: str) -> Any:
         abort(410, _("This survey is closed. Thank you for your interest."))
     if opened.state == "withdrawn":
         abort(410, withdrawn_text())
+    session.pop(PREVIEW_KEY, None)
     session[SESSION_KEY] = opened.invitation_id
     if "lang" not in session and opened.language in opened.languages:
         session["lang"] = opened.language
+    return redirect(url_for("survey.welcome"))
+
+
+@bp.get("/preview/<token>")
+@limiter.limit("300 per minute;5000 per hour")
+@limiter.limit("30 per minute", key_func=_token_key)
+def open_preview(token: str) -> Any:
+    """A planner's preview link: like a personal link, but the answers count nowhere."""
+    opened = preview.open_link(token)
+    if opened.state == "unknown" or opened.preview_id is None:
+        abort(404, _("This link is not valid. Check that you copied the whole link."))
+    if opened.state == "ended":
+        abort(410, _preview_ended())
+    session.pop(SESSION_KEY, None)
+    session[PREVIEW_KEY] = opened.preview_id
+    get_locale()  # a ?lang= on the link chooses the language (the locale selector keeps it)
     return redirect(url_for("survey.welcome"))
 
 
@@ -172,6 +256,7 @@ def welcome() -> str:
         lang=_language(visit),
         first_page=nav.pages[0].id,
         resume_page=resume_page,
+        **visit.mode,
     )
 
 
@@ -196,6 +281,7 @@ def _render_page(
     questions_html: Markup | None = None,
     csrf_value: str | None = None,
     nav: service.Navigation | None = None,
+    mode: dict[str, Any],
 ) -> str:
     """A questionnaire page: the questions of ``form`` (with its errors), or HTML rendered earlier."""
     nav = nav or service.navigation(questionnaire, answers)
@@ -212,6 +298,7 @@ def _render_page(
         number=index + 1,
         total=len(nav.pages),
         has_previous=index > 0,
+        **mode,
     )
 
 
@@ -219,9 +306,10 @@ def _render_page(
 # questionnaire text contains them.
 _CSRF_SLOT = secrets.token_hex(16)
 _QUESTIONS_SLOT = secrets.token_hex(16)
-# The page around the questions, per questionnaire version, page, language, interface language
-# and place in the navigation: a few hundred at most for the shipped questionnaires.
-_PAGE_FRAMES: LRU[tuple[str, str, str, str, int, int], str] = LRU(512)
+# The page around the questions, per questionnaire version, page, language, interface language,
+# place in the navigation and the wave's mode (what its footer says, and whether a preview):
+# a few hundred at most for the shipped questionnaires.
+_PAGE_FRAMES: LRU[tuple[str, str, str, str, int, int, bool, int, bool], str] = LRU(512)
 
 
 def _blank_page(
@@ -231,6 +319,7 @@ def _blank_page(
     lang: str,
     form_class: type[PageForm],
     nav: service.Navigation,
+    mode: dict[str, Any],
 ) -> str:
     """A page none of whose questions is answered yet: the same for everyone but the CSRF token.
 
@@ -250,8 +339,18 @@ def _blank_page(
         # own), and keeping those questions (tens of kB) would only fill memory.
         form_class.blank_html[locale] = questions if locale in form_class.blank_html else None
     if request.query_string or session.get("_flashes"):
-        return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav)
-    key = (questionnaire.content_hash, page.id, lang, locale, nav.index(page.id) or 0, len(nav.pages))
+        return _render_page(questionnaire, page, answers, lang, questions_html=questions, nav=nav, mode=mode)
+    key = (
+        questionnaire.content_hash,
+        page.id,
+        lang,
+        locale,
+        nav.index(page.id) or 0,
+        len(nav.pages),
+        mode["anonymous"],
+        mode["threshold"],
+        mode["wave_preview"],
+    )
     frame = _PAGE_FRAMES.recent(key)
     if frame is None:
         frame = _render_page(
@@ -262,6 +361,7 @@ def _blank_page(
             questions_html=Markup(_QUESTIONS_SLOT),  # noqa: S704 - random hex  # nosec B704
             csrf_value=_CSRF_SLOT,
             nav=nav,
+            mode=mode,
         )
         _PAGE_FRAMES.put(key, frame)
     # The questions first: they cannot contain the token's stand-in, nor any browser's token.
@@ -282,9 +382,9 @@ def page(page_id: str) -> str:
     lang = _language(visit)
     form_class = page_form_class(questionnaire, current, lang, answers)
     if not any(key in answers for key in form_class.field_answer_keys.values()):
-        return _blank_page(questionnaire, current, answers, lang, form_class, nav)
+        return _blank_page(questionnaire, current, answers, lang, form_class, nav, visit.mode)
     form = build_page_form(questionnaire, current, lang, answers)  # filled in with saved answers
-    return _render_page(questionnaire, current, answers, lang, form=form, nav=nav)
+    return _render_page(questionnaire, current, answers, lang, form=form, nav=nav, mode=visit.mode)
 
 
 def _partial_answers(form: Any) -> dict[str, Any]:
@@ -317,12 +417,17 @@ def save(page_id: str) -> Any:
         lang = _language(visit)
         form = build_page_form(questionnaire, current, lang, answers_read, formdata=request.form)
         if action == "next" and not form.validate():
-            return _render_page(questionnaire, current, answers_read, lang, form=form), 422
+            return _render_page(questionnaire, current, answers_read, lang, form=form, mode=visit.mode), 422
         given = page_answers(form) if action == "next" else _partial_answers(form)
         draft = visit.draft or _started_draft(visit)  # a request that fails changes nothing, so only now
-        answers = service.save_page(
-            questionnaire, visit.invitation_id, draft, current, given, completed=action == "next"
-        )
+        if visit.preview_id is not None:  # a planner's preview: its own row, never a draft
+            answers = preview.save_page(
+                questionnaire, visit.preview_id, draft, current, given, completed=action == "next"
+            )
+        else:
+            answers = service.save_page(
+                questionnaire, visit.invitation_id, draft, current, given, completed=action == "next"
+            )
         if answers is not None:
             break
     else:
@@ -344,8 +449,8 @@ def save(page_id: str) -> Any:
 
 @bp.get("/survey/saved")
 def saved() -> str:
-    _current()
-    return render_template("survey/saved.html")
+    visit = _current()
+    return render_template("survey/saved.html", **visit.mode)
 
 
 def _answer_text(questionnaire: Questionnaire, key: str, value: Any, lang: str) -> str:
@@ -388,12 +493,15 @@ def review() -> str:
         sections=sections,
         lang=lang,
         incomplete=incomplete,
+        **visit.mode,
     )
 
 
 @bp.post("/survey/submit")
 def submit() -> WerkzeugResponse | tuple[str, int]:
     visit = _current(transaction=True)
+    if visit.preview_id is not None:
+        return _submit_preview(visit, visit.preview_id)
     questionnaire = visit.questionnaire
     result = service.submit(
         questionnaire,
@@ -408,13 +516,73 @@ def submit() -> WerkzeugResponse | tuple[str, int]:
     if result.outcome == "already_submitted":
         db.session.rollback()
         return render_template("survey/already.html"), 409
+    if result.outcome == "closed":
+        db.session.rollback()
+        abort(410, _("This survey is closed. Thank you for your interest."))
     thanks = localize(questionnaire.thanks, _language(visit))
     db.session.commit()
     session.pop(SESSION_KEY, None)
+    session[SUBMITTED_KEY] = True
     session["thanks"] = thanks
+    session[THANKS_MODE_KEY] = visit.mode
+    # When this submit makes k wait, they become anonymous responses now (own transaction).
+    pending.release_when_due(visit.wave_id)
     return redirect(url_for("survey.thanks"))
+
+
+# What the thank-you page says about the wave it thanks for (the session has no visit by then).
+THANKS_MODE_KEY = "thanks_mode"
+
+
+def _submit_preview(visit: Visit, preview_id: int) -> WerkzeugResponse:
+    """A preview's submit: checked as a respondent's is, then its answers go; nothing is stored."""
+    questionnaire = visit.questionnaire
+    answers = questionnaire.clean_answers(visit.draft.answers if visit.draft else {})
+    incomplete = service.missing_required(questionnaire, answers)
+    if incomplete is not None:
+        db.session.rollback()
+        return redirect(url_for("survey.page", page_id=incomplete.id, incomplete=1))
+    preview.clear_answers(preview_id)
+    db.session.commit()
+    session.pop(PREVIEW_KEY, None)
+    session["thanks"] = localize(questionnaire.thanks, _language(visit))
+    session[THANKS_MODE_KEY] = visit.mode
+    return redirect(url_for("survey.thanks"))
+
+
+def _thanks_mode() -> dict[str, Any]:
+    """The mode the last submit left in the session, or none (then the page claims nothing)."""
+    mode = session.get(THANKS_MODE_KEY)
+    if not isinstance(mode, dict) or not isinstance(mode.get("anonymous"), bool):
+        return {}
+    return {
+        "anonymous": mode["anonymous"],
+        "threshold": int(mode.get("threshold") or 10),
+        "wave_preview": mode.get("wave_preview") is True,
+    }
+
+
+def service_contact(config: Any) -> dict[str, str] | None:
+    """The service's contact details from the configuration; None when none is set."""
+    details = {
+        "email": str(config.get("SERVICE_CONTACT_EMAIL") or "").strip(),
+        "phone": str(config.get("SERVICE_CONTACT_PHONE") or "").strip(),
+        "url": str(config.get("SERVICE_CONTACT_URL") or "").strip(),
+    }
+    if not details["url"].startswith(("https://", "http://")):
+        details["url"] = ""  # only a web address becomes a link
+    if not any(details.values()):
+        return None
+    details["name"] = str(config.get("SERVICE_NAME") or "").strip()
+    details["tel"] = "".join(c for c in details["phone"] if c.isdigit() or c == "+")
+    return details
 
 
 @bp.get("/survey/thanks")
 def thanks() -> str:
-    return render_template("survey/thanks.html", thanks=session.get("thanks"))
+    return render_template(
+        "survey/thanks.html",
+        thanks=session.get("thanks"),
+        contact=service_contact(current_app.config),
+        **_thanks_mode(),
+    )

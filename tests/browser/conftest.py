@@ -82,16 +82,27 @@ def axe_script() -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Any]:
+def playwright(chromium_path: str) -> Iterator[Any]:
+    """One Playwright per test process (its sync API allows no second one alongside)."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        try:
-            instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        except Exception as error:  # a broken browser install is an environment problem
-            unavailable(f"Chromium at {chromium_path} does not start: {error}")
+    with sync_playwright() as instance:
         yield instance
-        instance.close()
+
+
+def launch(playwright: Any, chromium_path: str, *extra_args: str) -> Any:
+    try:
+        return playwright.chromium.launch(executable_path=chromium_path, args=[*CHROMIUM_ARGS, *extra_args])
+    except Exception as error:  # a broken browser install is an environment problem
+        unavailable(f"Chromium at {chromium_path} does not start: {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any, chromium_path: str) -> Iterator[Any]:
+    instance = launch(playwright, chromium_path)
+    yield instance
+    instance.close()
 
 
 @dataclass

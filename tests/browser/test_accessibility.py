@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from surveyapp.extensions import db
-from surveyapp.models import DraftAnswers, Response
+from surveyapp.models import DraftAnswers, PendingSubmission, Response
 from surveyapp.questionnaire import Question, Questionnaire, load_questionnaire, localize
+from surveyapp.survey import pending
 from surveyapp.survey.service import check_token
 from tests.browser.conftest import ARTIFACTS, AXE, QUESTIONNAIRE, LiveApp
 
@@ -293,9 +294,17 @@ def walk(person: Respondent, audit: Audit, answers: dict[str, dict[str, Any]], n
 
 def assert_stored(live: LiveApp, language: str, given: dict[str, Any]) -> None:
     with live.app.app_context():
-        responses = db.session.execute(select(Response).where(Response.language == language)).scalars().all()
+        # Released responses, and submissions still waiting sealed for their batch of k.
+        responses = [
+            dict(r.answers)
+            for r in db.session.execute(select(Response).where(Response.language == language)).scalars()
+        ]
+        for row in db.session.execute(select(PendingSubmission)).scalars():
+            content = pending.unseal(row.wave_id, row.sealed)
+            if content["language"] == language:
+                responses.append(content["answers"])
         assert len(responses) == 1, f"expected one {language} response, found {len(responses)}"
-        stored = dict(responses[0].answers)
+        stored = responses[0]
     for key, value in given.items():
         if isinstance(stored.get(key), str):
             # Browsers send a textarea's line breaks as CRLF (HTML spec); the app keeps them as sent.
@@ -329,7 +338,10 @@ def finish(person: Respondent, audit: Audit, live: LiveApp, token: str, thanks: 
     response = page.goto(f"{live.url}/s/not-a-valid-link")
     assert response is not None and response.status == 404
     audit.check(page, "invalid-link-404")
-    response = page.goto(f"{live.url}/survey/")  # the session no longer holds an invitation
+    response = page.goto(f"{live.url}/survey/")  # back after submit: the "already answered" page
+    assert response is not None and response.status == 200 and page.locator("form").count() == 0
+    page.context.clear_cookies()
+    response = page.goto(f"{live.url}/survey/?lang={person.lang}")  # a browser that never opened a link
     assert response is not None and response.status == 403
     audit.check(page, "no-access-403")
 

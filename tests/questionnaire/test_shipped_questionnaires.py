@@ -427,7 +427,10 @@ def test_contactpersonen_identity_and_pages(contactpersonen: Questionnaire) -> N
     assert contactpersonen.audience == "contactpersonen"
     assert 5 <= len(contactpersonen.pages) <= 7
     welcome = contactpersonen.welcome["nl"] if contactpersonen.welcome else ""
-    assert "niet anoniem" in welcome
+    # Identified (the wave says so): it warns that answers may be recognisable, and never uses
+    # the word "anoniem", not even negated (respondents skim it as "anonymous").
+    assert "herkenbaar" in welcome
+    assert "anonie" not in welcome.lower()
 
 
 def test_contactpersonen_entity_matches_register_and_staff_survey(
