@@ -224,10 +224,17 @@ def _register_template_helpers(app: Flask) -> None:
         args["lang"] = code
         return f"{request.path}?{urlencode(args)}"
 
-    from surveyapp import labels
+    from surveyapp import formatting, labels
 
     app.jinja_env.filters.update(
         localize=localize, wave_state=labels.wave_state, audience=labels.audience, role=labels.role
+    )
+    # Numbers, percentages and dates in the page's language, by the one formatter of every output.
+    app.jinja_env.filters.update(
+        number=lambda value, decimals=0: formatting.number(value, current_lang(), decimals),
+        percent=lambda share, decimals=1: formatting.percent(share, current_lang(), decimals),
+        points=lambda difference, decimals=1: formatting.points(difference, current_lang(), decimals),
+        date_text=lambda day, style="long": formatting.date_text(day, current_lang(), style),
     )
     from surveyapp.auth import current_user
 

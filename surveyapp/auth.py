@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField
@@ -35,14 +36,19 @@ from wtforms.validators import InputRequired, Length
 from surveyapp.extensions import db, limiter
 from surveyapp.models import User, random_response_id
 from surveyapp.services import audit
-from surveyapp.services.users import authenticate, normalise_email
+from surveyapp.services.users import (
+    LoginThrottleError,
+    authenticate,
+    count_failed_login,
+    forget_login_attempts,
+    normalise_email,
+    reserve_login_attempt,
+)
 
 bp = Blueprint("auth", __name__)
 
 # admin ⊇ planner ⊇ viewer
 ROLE_RANK = {"viewer": 1, "planner": 2, "admin": 3}
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -142,7 +148,14 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_email_key() -> str:
-    return normalise_email(request.form.get("email", ""))[:254] or "-"
+    """The route limit per account name AND address: a limit per account name alone would let
+    anyone block a planner's logins from anywhere."""
+    return f"{normalise_email(request.form.get('email', ''))[:254] or '-'}|{get_remote_address()}"
+
+
+def _refused(form: LoginForm, status: int, message: str) -> tuple[str, int]:
+    flash(message, "error")
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -154,30 +167,30 @@ def login() -> Any:
         return render_template("auth/login.html", form=form), 422
     if form.validate_on_submit():
         email = normalise_email(form.email.data or "")
-        account = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-        now = datetime.now(UTC)
-        locked_until = account.locked_until if account else None
-        if locked_until is not None and locked_until.tzinfo is None:
-            locked_until = locked_until.replace(tzinfo=UTC)  # SQLite keeps no time zone
-        if locked_until is not None and locked_until > now:
+        address = get_remote_address()
+        # Counted before the password is checked, the same for known and unknown names (see
+        # surveyapp.services.users): the answer never tells whether an account exists.
+        try:
+            allowed = reserve_login_attempt(email, address)
+        except LoginThrottleError:
+            return _refused(form, 503, _("Logging in is not possible right now. Try again in a few minutes."))
+        if not allowed:
             audit.record("login_locked", email)
             db.session.commit()
-            flash(_("Too many failed attempts. Try again in a few minutes."), "error")
-            return render_template("auth/login.html", form=form), 429
+            return _refused(form, 429, _("Too many failed attempts. Try again in a few minutes."))
         user = authenticate(email, form.password.data or "")
         if user is None:
-            if account is not None:
-                account.failed_logins += 1
-                if account.failed_logins >= MAX_FAILED_LOGINS:
-                    account.locked_until = now + LOCKOUT
-                    account.failed_logins = 0
-            audit.record("login_failed", email)
+            account_id = db.session.execute(select(User.id).where(User.email == email)).scalar_one_or_none()
+            if account_id is not None:
+                audit.record("login_failed", email, failures=count_failed_login(account_id))
+            else:
+                audit.record("login_failed", email)
             db.session.commit()
-            flash(_("The e-mail address or password is not correct."), "error")
-            return render_template("auth/login.html", form=form), 401
+            return _refused(form, 401, _("The e-mail address or password is not correct."))
+        forget_login_attempts(email, address)
         user.failed_logins = 0
         user.locked_until = None
-        user.last_login_at = now
+        user.last_login_at = datetime.now(UTC)
         next_url = _safe_next(request.args.get("next"))
         lang = session.get("lang")
         session.clear()  # a fresh session: nothing from before the login carries over

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from datetime import date
 
 from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, DayLocator, date2num
+from matplotlib.dates import AutoDateLocator, DayLocator, date2num, num2date
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from surveyapp import formatting
 
 BRAND = "#00576b"
 BRAND_DARK = "#003a48"
@@ -42,6 +44,22 @@ def style_axes(axes: Axes) -> None:
     axes.set_axisbelow(True)
 
 
+def percent_axis(lang: str, xmax: float = 1.0, decimals: int = 0) -> FuncFormatter:
+    """Tick labels of shares (of `xmax`) by the shared formatter: "40%" / "40,5%"."""
+    return FuncFormatter(lambda value, _pos: formatting.percent(value / xmax, lang, decimals))
+
+
+def number_axis(lang: str, decimals: int = 0) -> FuncFormatter:
+    """Tick labels of numbers by the shared formatter: "1.500" / "1,500", "1,5" / "1.5"."""
+    return FuncFormatter(lambda value, _pos: formatting.number(value, lang, decimals))
+
+
+def day_axis(lang: str) -> FuncFormatter:
+    """Tick labels of days in the language: "4 mrt" / "Mar 4"."""
+    pattern = "d MMM" if formatting.locale_of(lang) == "nl" else "MMM d"
+    return FuncFormatter(lambda value, _pos: formatting.date_text(num2date(value).date(), lang, pattern))
+
+
 def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes (no file, no pyplot)."""
     buffer = io.BytesIO()
@@ -57,6 +75,7 @@ def daily_figure(
     count_label: str,
     rate_label: str,
     title: str | None = None,
+    lang: str = "nl",
 ) -> Figure:
     """Bars of a count per day with a line of a cumulative rate (0-100 %) on a second axis."""
     figure = new_figure()
@@ -66,11 +85,12 @@ def daily_figure(
         bars.bar(date2num(list(days)), list(counts), color=BRAND, width=0.8, label=count_label)
     bars.set_ylabel(count_label, color=INK)
     bars.yaxis.set_major_locator(MaxNLocator(integer=True))
+    bars.yaxis.set_major_formatter(number_axis(lang))
     bars.set_ylim(bottom=0)
     # A tick per day for short series (never a tick at noon), matplotlib's choice for longer ones.
     locator = DayLocator() if days and (max(days) - min(days)).days < 14 else AutoDateLocator(maxticks=10)
     bars.xaxis.set_major_locator(locator)
-    bars.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    bars.xaxis.set_major_formatter(day_axis(lang))
     if days:
         bars.set_xlim(date2num(min(days)) - 0.6, date2num(max(days)) + 0.6)
     rates = bars.twinx()
@@ -90,7 +110,7 @@ def daily_figure(
         )
     top = max([rate for _, rate in points], default=0.0)
     rates.set_ylim(0, max(0.1, min(1.0, top * 1.15)))
-    rates.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    rates.yaxis.set_major_formatter(percent_axis(lang))
     rates.set_ylabel(rate_label, color=INK)
     handles = bars.get_legend_handles_labels()[0] + rates.get_legend_handles_labels()[0]
     if handles:

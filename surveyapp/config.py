@@ -33,6 +33,13 @@ def load_config(instance_path: Path) -> dict[str, Any]:
     return {
         "SECRET_KEY": env.get("SECRET_KEY") or DEFAULT_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
+        # A failed statement's error (and any log of it) must not carry its parameters: they are
+        # answers, e-mail addresses, token hashes.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
+        # Seals drafts in progress (surveyapp.crypto); without it a key derived from SECRET_KEY
+        # does. Set it to rotate SECRET_KEY freely; old values in DRAFT_KEY_FALLBACKS (commas).
+        "DRAFT_KEY": env.get("DRAFT_KEY") or None,
+        "DRAFT_KEY_FALLBACKS": [key for key in env.get("DRAFT_KEY_FALLBACKS", "").split(",") if key],
         # Pooled connections are pinged before use only after this many idle seconds
         # (surveyapp.pool): a dead connection is caught, and a busy server pays no ping.
         "DB_PING_IDLE_SECONDS": float(env.get("DB_PING_IDLE_SECONDS", "1")),
@@ -80,6 +87,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), default=True),
+        # Password checks per (account name, client address) and per address: see services/users.py.
+        "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS": env.get(
+            "LOGIN_ATTEMPTS_PER_ACCOUNT_AND_ADDRESS", "5 per 15 minutes"
+        ),
+        "LOGIN_ATTEMPTS_PER_ADDRESS": env.get("LOGIN_ATTEMPTS_PER_ADDRESS", "30 per hour"),
+        "REGISTER_JOBS_AT_ONCE": int(env.get("REGISTER_JOBS_AT_ONCE", "2")),
         # Redis down: Flask-Limiter logs one warning and counts the same route limits in this
         # process's memory until Redis answers again, so respondents and planners keep working.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": _bool(

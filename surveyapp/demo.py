@@ -47,7 +47,7 @@ from surveyapp.questionnaire import Page, Questionnaire
 from surveyapp.services.questionnaires import store_file
 from surveyapp.services.users import create_user
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
-from surveyapp.survey.service import issue_token
+from surveyapp.survey.service import issue_token, seal_draft
 
 DEMO_DOMAIN = "demo.invalid"
 WAVE_SLUG = "gerechtigden-2026"
@@ -388,10 +388,7 @@ def seed_demo(
         draft_rows = [
             {
                 "invitation_id": ids[population.keys[d.person]],
-                "answers": d.answers,
-                "current_page": d.current_page,
-                "pages_done": d.pages_done,
-                "updated_at": datetime.combine(draft_started[d.person], dt_time(12, 0), tzinfo=UTC),
+                "sealed": seal_draft(ids[population.keys[d.person]], d.answers, d.pages_done, d.current_page),
             }
             for d in draft_list
         ]

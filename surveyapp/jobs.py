@@ -96,6 +96,10 @@ def handler_for(kind: str) -> Handler:
         from surveyapp.planner.reports import run_report_job
 
         return run_report_job
+    if kind.startswith("register:"):
+        from surveyapp.services.register_jobs import run_register_job
+
+        return run_register_job
     raise LookupError(f"no handler for job kind {kind!r}")
 
 

@@ -203,16 +203,19 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
 
 
 class DraftAnswers(db.Model):  # type: ignore[name-defined]
-    """In-progress answers kept under the invitation until submission, then moved and deleted."""
+    """In-progress answers kept under the invitation until submission, then moved and deleted.
+
+    Sealed (``surveyapp.crypto``): the answers, the pages done and the current page are one
+    padded AES-GCM ciphertext under a key derived from a secret outside the database, so a
+    database reader or a backup cannot match a draft to the response it becomes. No time of the
+    last save either: like ``Invitation.submitted``, it could be matched to a response's day.
+    """
 
     __tablename__ = "draft_answers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), unique=True)
-    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    current_page: Mapped[str | None] = mapped_column(String(64))
-    pages_done: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    sealed: Mapped[str] = mapped_column(Text)
     # Optimistic concurrency: a page save writes only if the draft is still the revision it read,
     # so two browsers on one link never overwrite each other's page (the loser reads and retries).
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -6,11 +6,15 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import sys
 import time
+import traceback
 from typing import Any
 
+import psycopg
 from flask import Flask, g, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Response
 
 logger = logging.getLogger("surveyapp.requests")
@@ -36,6 +40,8 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # set by RedactDatabaseErrors
+            entry["exception"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -50,8 +56,61 @@ class RedactTokens(logging.Filter):
         return True
 
 
+_DATABASE_ERRORS = (DBAPIError, psycopg.Error, sqlite3.Error)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """An exception and those it came from (``__cause__``/``__context__``)."""
+    found: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def database_error_summary(error: BaseException) -> str:
+    """A database error's kind without its text: the text can hold the values of the failing row
+    (PostgreSQL's "Failing row contains (…)", a statement's parameters), and those are answers."""
+    chain = _chain(error)
+    kinds = [f"{type(e).__module__}.{type(e).__qualname__}" for e in chain]
+    sqlstate = next((e.sqlstate for e in chain if isinstance(e, psycopg.Error) and e.sqlstate), None)
+    state = f", SQLSTATE {sqlstate}" if sqlstate else ""
+    return f"{' <- '.join(kinds)}{state} (its message is not logged: it can hold the row's values)"
+
+
+class RedactDatabaseErrors(logging.Filter):
+    """Log a database error's traceback and kind, never its message (see ``database_error_summary``).
+
+    Engines have ``hide_parameters`` on, but a constraint's error detail still quotes the row.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            if any(isinstance(e, _DATABASE_ERRORS) for e in _chain(error)):
+                frames = "".join(traceback.format_tb(error.__traceback__))
+                summary = database_error_summary(error)
+                record.exc_text = f"Traceback (most recent call last):\n{frames}{summary}"
+                record.exc_info = None
+        if isinstance(record.args, tuple) and any(isinstance(a, _DATABASE_ERRORS) for a in record.args):
+            record.args = tuple(
+                database_error_summary(a) if isinstance(a, _DATABASE_ERRORS) else a for a in record.args
+            )
+        return True
+
+
+# Loggers whose records may carry a database error (Flask's "Exception on …", background jobs).
+REDACTED_LOGGERS = ("surveyapp.jobs", "surveyapp.requests")
+
+
 def init_app(app: Flask) -> None:
     app.logger.addFilter(RedactTokens())
+    app.logger.addFilter(RedactDatabaseErrors())
+    for name in REDACTED_LOGGERS:
+        named = logging.getLogger(name)
+        if not any(isinstance(f, RedactDatabaseErrors) for f in named.filters):
+            named.addFilter(RedactDatabaseErrors())
     if not app.testing and not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
+from surveyapp import formatting
 from surveyapp.yaml_files import FileProblemsError, YamlSyntaxError, content_hash, read_yaml
 
 if TYPE_CHECKING:
@@ -1187,14 +1188,12 @@ def build_overview(
 
 
 def format_number(value: float, unit: str, lang: str) -> str:
-    """48.25 percent → "48,3%" (nl) or "48.3%" (en); counts whole with a thousands separator."""
-    if unit == "count" and float(value).is_integer():
-        text = f"{value:,.0f}"
-        return text.replace(",", ".") if lang == "nl" else text
-    text = f"{value:,.1f}".rstrip("0").rstrip(".")
-    if lang == "nl":
-        text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
-    return f"{text}%" if unit == "percent" else text
+    """A value in its unit, by the shared formatter: 48.25 percent → "48,3%" (nl) / "48.3%" (en);
+    a whole count with grouping ("1.234"); otherwise one decimal at most."""
+    if unit == "percent":
+        return formatting.percent_of_hundred(value, lang, 1)
+    decimals = 0 if unit == "count" and float(value).is_integer() else 1
+    return formatting.number(value, lang, decimals, optional_decimals=True)
 
 
 def _deadline(target: Target) -> str:

@@ -170,3 +170,21 @@ def csrf_token_of(html: str) -> str:
     match = CSRF_INPUT.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def close_open_waves(app: Flask) -> None:
+    """Close every open wave with the planner's CLI, which turns pending submissions into responses.
+
+    Submissions become anonymous responses in batches of k, or all at once when the wave closes;
+    tests that look at stored responses after a few submissions close the wave first.
+    """
+    from sqlalchemy import select
+
+    from surveyapp.models import Wave
+
+    with app.app_context():
+        slugs = db.session.execute(select(Wave.slug).where(Wave.state == "open")).scalars().all()
+    runner = app.test_cli_runner()
+    for slug in slugs:
+        result = runner.invoke(args=["wave", "close", slug])
+        assert result.exit_code == 0, result.output

@@ -18,6 +18,11 @@ from tests.conftest import make_app, truncate_all
 from tests.test_survey_flow import answer_everything, make_wave
 
 
+def opened(draft: DraftAnswers) -> service.DraftState:
+    """A stored draft opened with the app's key (in the app's context)."""
+    return service.decrypt_draft(draft.invitation_id, draft.sealed, draft.revision)
+
+
 @pytest.mark.parametrize("browsers", [2, 6])
 def test_simultaneous_submits_store_one_response(
     postgres_migrated: str, tmp_path: Path, browsers: int
@@ -68,7 +73,7 @@ def test_the_same_page_posted_twice_keeps_one_draft(app: Flask) -> None:
     assert two.post("/survey/p/profiel", data={**data, "q_kinderen": "3"}).status_code == 302
     with app.app_context():
         drafts = db.session.execute(select(DraftAnswers)).scalars().all()
-        assert len(drafts) == 1 and drafts[0].answers["kinderen"] == 3
+        assert len(drafts) == 1 and opened(drafts[0]).answers["kinderen"] == 3
 
 
 def _other_browser_saves_between_read_and_write(
@@ -87,11 +92,15 @@ def _other_browser_saves_between_read_and_write(
         if len(calls) <= times:
             with db.engine.begin() as other:
                 row = other.execute(select(DraftAnswers.__table__)).one()
+                draft = service.decrypt_draft(row.invitation_id, row.sealed)
+                answers = {**draft.answers, "suggestie": f"elders {len(calls)}"}
                 other.execute(
                     update(DraftAnswers.__table__)
                     .where(DraftAnswers.__table__.c.id == row.id)
                     .values(
-                        answers={**row.answers, "suggestie": f"elders {len(calls)}"},
+                        sealed=service.seal_draft(
+                            row.invitation_id, answers, draft.pages_done, draft.current_page
+                        ),
                         revision=row.revision + 1,
                     )
                 )
@@ -118,7 +127,8 @@ def test_a_page_save_that_meets_a_newer_draft_merges_into_it(
     assert client.post("/survey/p/profiel", data=data).headers["Location"].endswith("/survey/p/werk")
     assert len(calls) == 3  # two writes found a newer draft, the third one stored the page
     with app.app_context():
-        draft = db.session.execute(select(DraftAnswers)).scalar_one()
+        row = db.session.execute(select(DraftAnswers)).scalar_one()
+        draft = opened(row)
         # Both the other browser's answer and this page's answers are kept; nothing overwritten.
         assert draft.answers == {"suggestie": "elders 2", "status": "actief", "kinderen": 2}
         assert draft.pages_done == ["profiel"] and draft.revision == 3
@@ -134,7 +144,7 @@ def test_a_page_save_that_keeps_meeting_newer_drafts_asks_to_send_again(
     assert "Verstuur ze opnieuw." in reply.text  # a clear message, in Dutch first
     assert len(calls) == views.SAVE_ATTEMPTS
     with app.app_context():
-        draft = db.session.execute(select(DraftAnswers)).scalar_one()
+        draft = opened(db.session.execute(select(DraftAnswers)).scalar_one())
         assert "status" not in draft.answers and draft.pages_done == []  # the page was not half-stored
         assert draft.answers["suggestie"] == f"elders {views.SAVE_ATTEMPTS}"
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from surveyapp import jobs
 from surveyapp.extensions import db, limiter
 from surveyapp.models import Job, MailDelivery, Response
-from tests.conftest import make_app
+from tests.conftest import close_open_waves, make_app
 from tests.test_auth import login, make_users
 from tests.test_invitations import SLUG, make_mail_wave, outbox_messages, recipients
 from tests.test_jobs import planner_client, redis_queue  # noqa: F401 - the fixture, used by name
@@ -77,6 +77,7 @@ def test_with_redis_down_respondents_and_planners_keep_working(
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "falling back to in-memory storage" in warnings[0].getMessage()
     assert not limiter_records(caplog, logging.ERROR)
+    close_open_waves(app)
     with app.app_context():
         assert len(db.session.execute(select(Response)).scalars().all()) == 1
 

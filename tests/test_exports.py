@@ -20,6 +20,7 @@ from flask import Flask
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from surveyapp import formatting
 from surveyapp.analysis.result import load_schema
 from surveyapp.demo import CONTACT_SLUG, WAVE_SLUG, seed_demo
 from surveyapp.extensions import db
@@ -64,7 +65,7 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     book = load_workbook(io.BytesIO(body))
     for name in (
         "Estimates",
-        "By leeftijd",
+        "How old are you",
         "Headline",
         "Funnel",
         "Reach",
@@ -77,11 +78,12 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     sheet = book["Estimates"]
     assert sheet.freeze_panes == "A5"
     header = [cell.value for cell in sheet[4]]
-    assert header[:2] == ["Item", "Label"] and "Estimate" in header and "Suppressed" in header
+    assert header[:2] == ["Label", "Measure"] and "Estimate" in header and "Suppressed" in header
     estimate_col = header.index("Estimate") + 1
     known = result.estimate("ken_dienst")
+    known_label = data.item_labels(questionnaire, "en")["ken_dienst"]
     for row in sheet.iter_rows(min_row=5):
-        if row[0].value == "ken_dienst":
+        if row[0].value == known_label:
             cell = row[estimate_col - 1]
             assert cell.value == pytest.approx(known.estimate)
             assert cell.number_format == "0.0%"
@@ -89,17 +91,20 @@ def test_workbook_sheets_values_formats_and_suppression(seeded: Flask) -> None:
     else:
         pytest.fail("ken_dienst not in the Estimates sheet")
     # a suppressed group row: the mark, blank numbers, and the footnote
-    by_group = book["By entiteit"]
+    by_group = book["In which policy domain do you…"]
+    assert by_group["A1"].value == "By group – In which policy domain do you work?"
     gheader = [cell.value for cell in by_group[3]]
     suppressed_col, n_col = gheader.index("Suppressed"), gheader.index("n")
     rows = list(by_group.iter_rows(min_row=4, values_only=True))
     hidden = [row for row in rows if row[suppressed_col] == data.SUPPRESSED_MARK]
     assert hidden and all(row[n_col] is None and row[gheader.index("Estimate")] is None for row in hidden)
     assert any(row[0] and "fewer than 10 respondents" in str(row[0]) for row in rows)
-    means = [row for row in book["Estimates"].iter_rows(min_row=5) if str(row[0].value).endswith("#mean")]
+    mean_name = "Satisfaction (mean score)"
+    means = [row for row in book["Estimates"].iter_rows(min_row=5) if row[1].value == mean_name]
     assert means and means[0][estimate_col - 1].number_format == "0.00"
     weighting = {row[0]: row[1] for row in book["Weighting"].iter_rows(min_row=2, values_only=True) if row[0]}
     assert weighting["Method"] == "raking" and weighting["Converged"] == "yes"
+    assert "How old are you?" in weighting["Variables"]
     assert weighting["Kish design effect"] == pytest.approx(result.weighting.kish_deff)
 
 
@@ -113,7 +118,7 @@ def test_workbook_defuses_formula_labels(seeded: Flask) -> None:
     hostile = dataclasses.replace(result, items=items)
     book = load_workbook(io.BytesIO(render_xlsx(hostile, None, "nl")))
     sheet = book[book.sheetnames[0]]
-    labels = [row[1] for row in sheet.iter_rows(min_row=5, values_only=True) if row[0] == "ken_dienst"]
+    labels = [row[0] for row in sheet.iter_rows(min_row=5, values_only=True) if "HYPERLINK" in str(row[0])]
     assert labels == ['\'=HYPERLINK("http://evil")']
 
 
@@ -126,7 +131,9 @@ def test_sav_round_trip_labels_and_weights(seeded: Flask, tmp_path: Path) -> Non
     frame, meta = pyreadstat.read_sav(str(path))
     assert len(frame) == 600
     assert meta.column_names_to_labels["leeftijd"] == "How old are you?"
-    assert meta.variable_value_labels["leeftijd"]["65plus"] == "65 or older"
+    # a quasi-identifier: coarsened to wider bands (numbers with labels), never the 65+ band
+    assert "60 or older" in meta.variable_value_labels["leeftijd"].values()
+    assert "65 or older" not in meta.variable_value_labels["leeftijd"].values()
     assert "ken_aanbod_pluspas" in frame.columns
     assert micro.weighted and frame[microdata.WEIGHT].sum() == pytest.approx(1500, rel=1e-6)
     assert meta.column_names_to_labels[microdata.WEIGHT].startswith("Final weight")
@@ -152,7 +159,7 @@ def test_codebook_lists_every_variable(seeded: Flask) -> None:
     page = microdata.codebook_html(micro, "nl")
     for variable in micro.variables:
         assert f"<code>{variable.name}</code>" in page
-    assert "65plus" in page
+    assert "60plus" in page and "tevreden_dienst" in page
 
 
 def test_json_validates_against_the_schema(seeded: Flask) -> None:
@@ -169,10 +176,10 @@ def test_cache_is_reused_and_follows_the_data(seeded: Flask) -> None:
         assert key == data.analysis_key(wave)
         label = data.item_label(data.wave_analysis(wave), "ken_dienst", "en")
         assert label.startswith("How well do you know")
-    assert data.format_percent(0.1234, "nl") == "12,3%" and data.format_percent(None) == data.SUPPRESSED_MARK
+    assert formatting.percent(0.1234, "nl") == "12,3%" and formatting.percent(None) == data.SUPPRESSED_MARK
 
 
-@pytest.mark.parametrize("fmt", ["xlsx", "csv", "json", "sav", "microdata-csv", "codebook"])
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "json", "sav", "microdata-csv", "microdata-xlsx", "codebook"])
 def test_cli_formats(seeded: Flask, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
     result = seeded.test_cli_runner().invoke(

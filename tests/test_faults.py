@@ -38,7 +38,7 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from surveyapp import create_app
+from surveyapp import create_app, crypto
 from surveyapp.extensions import db
 from surveyapp.models import PendingSubmission, Response
 from surveyapp.survey import pending
@@ -55,7 +55,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 PEOPLE = 10
-SERVER_SECRET_KEY = "faults-" + "x" * 40  # the servers' (sealed submissions are opened with it)
+SERVER_SECRET_KEY = "faults-" + "x" * 40  # the servers' (sealed submissions and drafts are opened with it)
+SERVER_SECRET = SERVER_SECRET_KEY
 # The mini questionnaire answered page by page (tests/test_survey_flow.answer_everything).
 PAGES: list[tuple[str, dict[str, Any]]] = [
     ("profiel", {"q_status": "actief", "q_kinderen": "2"}),
@@ -321,11 +322,16 @@ def state(setup: Setup, invitation_id: int) -> State:
         ).fetchone()
         submitted = connection.execute("SELECT submitted FROM invitations WHERE id = %s", (invitation_id,))
         draft = connection.execute(
-            "SELECT answers FROM draft_answers WHERE invitation_id = %s", (invitation_id,)
+            "SELECT sealed FROM draft_answers WHERE invitation_id = %s", (invitation_id,)
         ).fetchone()
         flag = submitted.fetchone()
     assert responses is not None and flag is not None
-    return State(int(responses[0]), bool(flag[0]), draft[0] if draft else None)
+    return State(int(responses[0]), bool(flag[0]), opened(invitation_id, draft[0]).answers if draft else None)
+
+
+def opened(invitation_id: int, sealed: str) -> crypto.DraftContents:
+    """A stored draft, opened with the servers' key (the database holds only its ciphertext)."""
+    return crypto.keys({"SECRET_KEY": SERVER_SECRET}).open_draft(invitation_id, sealed)
 
 
 def waiting_backends(setup: Setup, timeout: float, count: int = 1) -> list[tuple[int, str]]:
@@ -592,10 +598,11 @@ def test_two_browsers_posting_at_once_lose_no_page(
 
     with connect(setup) as connection:
         row = connection.execute(
-            "SELECT answers, pages_done FROM draft_answers WHERE invitation_id = %s", (invitation_id,)
+            "SELECT sealed FROM draft_answers WHERE invitation_id = %s", (invitation_id,)
         ).fetchone()
     assert row is not None
-    answers, pages_done = row
+    contents = opened(invitation_id, row[0])
+    answers, pages_done = contents.answers, contents.pages_done
     assert answers["status"] == "actief" and answers["kinderen"] == 2  # the earlier page is kept
     if first[0] == second[0]:
         assert answers["contract"] in {"statutair", "contractueel"}  # one of the two, whole

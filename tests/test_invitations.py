@@ -28,6 +28,7 @@ from surveyapp.models import AuditEvent, DraftAnswers, Invitation, Job, MailDeli
 from surveyapp.services.invitations import candidates, start_mail_job
 from surveyapp.services.questionnaires import store_file
 from surveyapp.services.waves import RegisterRow, add_register, create_invitations, create_wave, set_state
+from surveyapp.survey.service import seal_draft
 from tests.conftest import DATA, csrf_token_of, make_app
 from tests.test_auth import login, make_users
 
@@ -194,7 +195,8 @@ def test_mails_never_contain_answers(app: Flask) -> None:
     send(app)
     invitation_id = set_invitation(app, "p0", started_on=date(2026, 3, 2))
     with app.app_context():
-        db.session.add(DraftAnswers(invitation_id=invitation_id, answers={"q_suggestie": "GEHEIM-ANTWOORD"}))
+        sealed = seal_draft(invitation_id, {"q_suggestie": "GEHEIM-ANTWOORD"}, [], None)
+        db.session.add(DraftAnswers(invitation_id=invitation_id, sealed=sealed))
         db.session.commit()
     send(app, "reminder-1")
     for message in outbox_messages(app):

@@ -279,7 +279,7 @@ def test_wave_page_shows_tables_hidden_groups_lags_and_the_chart_alternative(
         daily = re.search(r'<table id="daily-table">(.*?)</table>', text, re.S)
         assert daily is not None
         cells = re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", daily.group(1))
-        assert cells[-8:] == ["2026-03-04", "7", "15", "37.5%", "2026-03-05", "5", "20", "50.0%"]
+        assert cells[-8:] == ["Mar 4, 2026", "7", "15", "37.5%", "Mar 5, 2026", "5", "20", "50.0%"]
 
 
 def test_daily_chart_is_a_cached_png(app: Flask, example: int) -> None:

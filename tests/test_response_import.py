@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -360,3 +361,85 @@ def test_planner_page(app: Flask) -> None:
     assert done.status_code == 200 and "3 responses were imported from export.csv." in html
     assert "Imported responses: 3" in html
     assert len(stored(app)) == 3
+
+
+# --- a wave with web responses: admins only ---------------------------------------------------------
+
+
+# Two earlier answers to the mini questionnaire, as a KoboToolbox export.
+MINI_EXPORT = (
+    b"_id;submitted_on;language;status;kinderen;contract;ken_dienst;ken_aanbod/pluspas;"
+    b"ken_aanbod/sintgeschenk\n"
+    b"1;2025-03-01;nl;actief;2;statutair;yes;ja;nee\n"
+    b"2;2025-03-02;en;gepensioneerd;0;;no;nee;nee\n"
+)
+
+
+def _wave_with_a_web_response(app: Flask) -> None:
+    """The mini wave, open, answered on the web by one respondent through the survey pages."""
+    from tests.test_survey_flow import answer_everything, make_wave
+
+    tokens = make_wave(app)
+    respondent = app.test_client()
+    answer_everything(respondent, tokens["p0"])
+    assert respondent.post("/survey/submit").status_code == 302
+    with app.app_context():
+        assert db.session.execute(select(Response.source)).scalars().all() == ["web"]
+
+
+def test_cli_refuses_a_wave_with_web_responses_unless_told_by_an_admin(app: Flask, tmp_path: Path) -> None:
+    _wave_with_a_web_response(app)
+    runner = app.test_cli_runner()
+    path = tmp_path / "export.csv"
+    path.write_bytes(MINI_EXPORT)
+    refused = runner.invoke(args=["responses", "import", "test-2026", str(path)])
+    assert refused.exit_code == 1
+    assert "already has 1 responses from the web: only an admin may import" in refused.output
+    assert "--allow-web-responses" in refused.output
+    with app.app_context():
+        assert db.session.execute(select(Response.source)).scalars().all() == ["web"]
+    allowed = runner.invoke(args=["responses", "import", "test-2026", str(path), "--allow-web-responses"])
+    assert "only an admin may import" not in allowed.output
+    assert allowed.exit_code == 0, allowed.output
+    with app.app_context():
+        sources = db.session.execute(select(Response.source)).scalars().all()
+        assert sorted(sources) == ["import"] * 2 + ["web"]
+        event = db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == "responses_imported")
+        ).scalar_one()
+        assert event.details["web_responses"] == 1 and event.details["via"] == "cli"
+
+
+def test_planner_page_refuses_a_wave_with_web_responses_the_admin_may(app: Flask) -> None:
+    _wave_with_a_web_response(app)
+    make_users(app)
+    url = "/planner/waves/test-2026/responses/import"
+    good = MINI_EXPORT
+
+    def post(client, action: str):  # type: ignore[no-untyped-def]
+        return client.post(
+            url,
+            data={"action": action, "file": (io.BytesIO(good), "export.csv")},
+            content_type="multipart/form-data",
+        )
+
+    planner = app.test_client()
+    login(planner, "planner")
+    in_english(planner)
+    page = planner.get(url)
+    assert page.status_code == 200 and "only an admin may import responses into it" in page.text
+    assert 'type="file"' not in page.text
+    refused = post(planner, "import")
+    assert refused.status_code == 403 and "only an admin may import" in refused.text
+    with app.app_context():
+        assert db.session.execute(select(Response.source)).scalars().all() == ["web"]
+
+    admin = app.test_client()
+    login(admin, "admin")
+    in_english(admin)
+    assert 'type="file"' in admin.get(url).text
+    done = post(admin, "import")
+    assert done.status_code == 200, done.text
+    assert "2 responses were imported from export.csv." in done.text
+    with app.app_context():
+        assert sorted(db.session.execute(select(Response.source)).scalars()) == ["import"] * 2 + ["web"]

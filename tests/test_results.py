@@ -24,7 +24,7 @@ from tests.conftest import make_app
 from tests.test_auth import login, make_users
 
 BASE = f"/planner/waves/{WAVE_SLUG}/results"
-KINDS = ("xlsx", "csv", "json", "microdata-csv", "microdata-sav", "codebook")
+KINDS = ("xlsx", "csv", "json", "microdata-csv", "microdata-sav", "microdata-xlsx", "codebook")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,8 @@ def test_results_page_has_every_section_and_the_suppression_note(seeded: Flask) 
 
 def test_planner_sees_downloads_with_the_open_answers_warning(seeded: Flask) -> None:
     text = client_as(seeded, "planner").get(f"{BASE}?lang=en").text
-    assert "downloads-heading" in text and f"{BASE}/download/xlsx" in text
+    assert "downloads-heading" in text and f"{BASE}/download/xlsx" in text and f"{BASE}/microdata" in text
+    text = client_as(seeded, "planner").get(f"{BASE}/microdata?lang=en").text
     assert 'name="open_answers"' in text and "checked" not in text.split('name="open_answers"')[1][:40]
     assert "identify people" in text
 
@@ -145,7 +146,8 @@ def test_downloads_need_the_planner_role_and_are_audited(seeded: Flask, kind: st
 def test_microdata_open_answers_only_when_ticked(seeded: Flask) -> None:
     client = client_as(seeded, "planner")
     plain = client.get(f"{BASE}/download/microdata-csv").data.decode("utf-8-sig")
-    ticked = client.get(f"{BASE}/download/microdata-csv?open_answers=1").data.decode("utf-8-sig")
+    purpose = "purpose=Analyse+van+de+suggesties&permission=1"
+    ticked = client.get(f"{BASE}/download/microdata-csv?open_answers=1&{purpose}").data.decode("utf-8-sig")
     assert "suggesties" not in plain.splitlines()[0] and "suggesties" in ticked.splitlines()[0]
     with seeded.app_context():
         event = db.session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one()

@@ -234,7 +234,7 @@ def measure_items(questionnaire: Questionnaire) -> list[ItemInfo]:
                         measure="satisfaction_mean",
                         kind="mean",
                         positive=positive,
-                        label=f"{answer.label} (mean score)",
+                        label=f"{answer.label} ({'mean score' if lang == 'en' else 'gemiddelde score'})",
                     )
                 )
     items.extend(_derived_items(items, lang))
@@ -274,10 +274,17 @@ def _derived_items(items: list[ItemInfo], lang: str) -> list[ItemInfo]:
                         source,
                         item=f"funnel/{subject}/{step}{suffix}",
                         measure="funnel_conversion" if conversion else "funnel",
-                        label=f"{source.label} ({'of the previous step' if conversion else 'of all'})",
+                        label=f"{source.label} ({_funnel_suffix(conversion, lang)})",
                     )
                 )
     return derived
+
+
+def _funnel_suffix(conversion: bool, lang: str) -> str:
+    """What a funnel step's share is of, in the labels' language."""
+    if lang == "en":
+        return "of the previous step" if conversion else "of all"
+    return "van de vorige stap" if conversion else "van iedereen"
 
 
 def _funnels(items: Sequence[ItemInfo]) -> dict[str, list[tuple[int, ItemInfo]]]:

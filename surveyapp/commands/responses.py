@@ -30,9 +30,19 @@ def command() -> None:
     help="The submission day of rows without one (default: the wave's closing day).",
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and show the counts; store nothing.")
+@click.option(
+    "--allow-web-responses",
+    is_flag=True,
+    help="Import even though WAVE has responses from the web (an admin's decision; audit-logged).",
+)
 @with_appcontext
 def import_command(
-    wave_slug: str, file: Path, replace: bool, default_date: datetime | None, dry_run: bool
+    wave_slug: str,
+    file: Path,
+    replace: bool,
+    default_date: datetime | None,
+    dry_run: bool,
+    allow_web_responses: bool,
 ) -> None:
     """Import the responses in FILE (CSV or XLSX, one row per respondent) into WAVE.
 
@@ -65,7 +75,13 @@ def import_command(
                 default_date=day,
                 progress=bar.update,
                 via="cli",
+                allow_web_responses=allow_web_responses,
             )
+    except response_import.WebResponsesError as exc:
+        raise click.ClickException(
+            f"{exc}. Only an admin may do that, with --allow-web-responses: the imported answers "
+            "would be mixed with the web answers in every result."
+        ) from exc
     except response_import.ResponseImportError as exc:
         raise click.ClickException(str(exc)) from exc
     if result.ignored_columns and result.ok:

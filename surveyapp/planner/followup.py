@@ -7,11 +7,13 @@ and manual values needs the planner role; each change is audit-logged and commit
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import astuple
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_decimal, get_locale
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +22,12 @@ from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.plan import (
     ACTION_STATUSES,
+    Binding,
     IndicatorView,
     Period,
     Plan,
     ambitions_and_results,
+    format_number,
     localize,
     overview_text,
     parse_period,
@@ -93,8 +97,7 @@ def number(value: float | None, unit: str) -> str:
     """A value in the page's language: 48,3% or 1.234 in Dutch."""
     if value is None:
         return "–"
-    text = format_decimal(value, format="#,##0" if unit == "count" else "#,##0.#")
-    return f"{text}%" if unit == "percent" else text
+    return format_number(value, unit, _lang())
 
 
 def _input_number(value: float) -> str:
@@ -125,9 +128,62 @@ def problem_text(problem: followup.FieldProblem) -> str:
     return make() if make else str(problem)
 
 
+# The overview's technical notes are English sentences (the CLI prints them); the page says them
+# in its language. A note of a form not listed here is shown as it is.
+_NOTES: tuple[tuple[str, Callable[[re.Match[str]], str]], ...] = (
+    (
+        r"(\S+): the binding matches (\d+) rows; name more fields",
+        lambda m: _(
+            "%(wave)s: the indicator matches %(n)s rows of the analysis; the plan must name more fields.",
+            wave=m[1],
+            n=m[2],
+        ),
+    ),
+    (
+        r"the baseline wave (\S+) has a suppressed estimate",
+        lambda m: _("The baseline wave %(wave)s has too few answers to show the estimate.", wave=m[1]),
+    ),
+    (
+        r"the baseline wave (\S+) has no analysis \(yet\)",
+        lambda m: _("The baseline wave %(wave)s has no analysis (yet).", wave=m[1]),
+    ),
+    (
+        r"(\d+) recorded status\(es\) belong to actions that are no longer in the plan",
+        lambda m: _("%(n)s recorded statuses belong to actions that are no longer in the plan.", n=m[1]),
+    ),
+    (
+        r"(\d+) recorded value\(s\) belong to indicators no longer in the plan",
+        lambda m: _("%(n)s recorded values belong to indicators that are no longer in the plan.", n=m[1]),
+    ),
+    (
+        r"the analysis of wave (\S+) failed: .*",
+        lambda m: _("The analysis of wave %(wave)s failed.", wave=m[1]),
+    ),
+    (r"the survey analysis is not installed", lambda m: _("The survey analysis is not installed.")),
+)
+
+
+def note_text(note: str) -> str:
+    """A technical note of the overview in the page's language."""
+    for pattern, text in _NOTES:
+        match = re.fullmatch(pattern, note, re.S)
+        if match:
+            return text(match)
+    return note
+
+
 def _helpers() -> dict[str, Any]:
     lang = _lang()
+    questionnaires: list[Any] = []
+
+    def binding_text(binding: Binding) -> str:
+        if not questionnaires:  # read once per page, and only when an indicator needs it
+            questionnaires.extend(followup.wave_questionnaires())
+        return followup.binding_text(binding, questionnaires, lang)
+
     return {
+        "binding_text": binding_text,
+        "note_text": note_text,
         "lang": lang,
         "tr": lambda text: localize(text, lang),
         "status_label": status_label,
@@ -225,6 +281,7 @@ def _chart_labels(view: IndicatorView) -> followup.ChartLabels:
         path=_("Straight path to the target"),
         target=_("Target"),
         deadline=_("Deadline %(period)s", period=str(indicator.target.by)),
+        lang=_lang(),
     )
 
 

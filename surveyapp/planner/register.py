@@ -2,9 +2,11 @@
 and the import of an earlier wave's responses.
 
 No upload is kept between requests (nothing on local disk another app server would need):
-the mapping form carries the file input itself. The first post analyses the file and shows
-the mapping, pre-filled; the planner chooses the file again and checks or imports it in one
-request, so the parsed rows only live within that request.
+the mapping form carries the file input itself. The first post checks the file's shape and
+shows its first rows and the mapping, pre-filled; the planner chooses the file again and checks
+or imports it. That post checks the shape again (a hostile file is refused at once) and hands
+the file to a background job (:mod:`surveyapp.services.register_jobs`), whose page shows the
+progress and then the report; a web worker never reads a whole register file.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ import hashlib
 from datetime import date
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage, MultiDict
 
+from surveyapp import jobs
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
-from surveyapp.models import Response, Wave
+from surveyapp.models import Job, Response, Wave
 from surveyapp.planner import bp
 from surveyapp.questionnaire.model import Questionnaire
 from surveyapp.services import register as reg
-from surveyapp.services import response_import
+from surveyapp.services import register_jobs, response_import
 from surveyapp.services.register import BIRTH_YEAR, ColumnMapping, GroupColumn, RegisterFileError, Table
 from surveyapp.survey.service import questionnaire_of
 
@@ -32,6 +35,7 @@ ACTIONS = ("analyse", "check", "import")
 BIRTH_YEAR_PREFIX = "birth_year:"
 SAMPLE_ROWS = 3
 SLUG_MAX = 64  # the length of Wave.slug
+JOB_REFRESH_SECONDS = 2
 
 
 def _wave(slug: str) -> Wave:
@@ -200,7 +204,9 @@ def register_upload(slug: str) -> Any:
     upload = request.files["file"]
     filename = upload.filename or ""
     try:
-        table = reg.read_table(data, filename)
+        # The shape checks and the first rows only: enough to choose the columns, answered at
+        # once however large or hostile the file; the whole file is read by the job.
+        table = reg.read_table(data, filename, preview_rows=SAMPLE_ROWS)
     except RegisterFileError as exc:
         return render_template("planner/register_upload.html", file_problems=exc.problems, **context), 422
     fingerprint = hashlib.sha256(data).hexdigest()
@@ -243,36 +249,57 @@ def register_upload(slug: str) -> Any:
             422,
         )
     try:
-        result = reg.import_register(
+        job = register_jobs.start(
             wave,
-            table,
-            mapping,
-            questionnaire,
-            actor=_actor(),
-            dry_run=action == "check",
+            data,
+            filename=filename,
+            mapping=mapping,
+            selected=selected,
             remove_missing=remove_missing,
+            dry_run=action == "check",
+            actor=_actor(),
             lang=_lang(),
             delta=delta,
+            fingerprint=fingerprint,
         )
-    except reg.RegisterStateError as exc:
-        db.session.rollback()
-        abort(409, str(exc))
-    if not result.ok or action == "check":
-        db.session.rollback()
-        return (
-            render_template(
-                "planner/register_mapping.html",
-                selected=selected,
-                errors={},
-                result=result,
-                **page,
-                **context,
-            ),
-            200 if result.ok else 422,
-        )
-    db.session.commit()
-    context["register_size"] = result.total
-    return render_template("planner/register_done.html", result=result, **page, **context)
+    except register_jobs.RegisterJobBusyError as exc:
+        if exc.reason == "wave" and exc.job is not None:
+            message = _(
+                "A register file of this wave is being checked or imported already: wait for it to finish."
+            )
+            return render_template(
+                "planner/register_upload.html", busy_job=exc.job, file_error=message, **context
+            ), 409
+        message = _("Too many register files are being checked at the moment. Try again in a minute.")
+        return render_template("planner/register_upload.html", file_error=message, **context), 503
+    except jobs.JobError:
+        abort(503, _("The job queue is not available. Try again later or ask the administrator."))
+    return redirect(url_for("planner.register_job", slug=wave.slug, job_id=job.id), 303)
+
+
+@bp.get("/waves/<slug>/register/jobs/<job_id>")
+@role_required("planner")
+def register_job(slug: str, job_id: str) -> Any:
+    """A register check or import running in the background: its progress, then its report."""
+    wave = _wave(slug)
+    job = db.session.get(Job, job_id) if len(job_id) <= 32 else None
+    if job is None or job.wave_id != wave.id or job.kind not in register_jobs.KINDS:
+        abort(404)
+    questionnaire = questionnaire_of(wave.questionnaire_version)
+    details = jobs.snapshot(job)
+    active = details["state"] in jobs.ACTIVE_STATES
+    html = render_template(
+        "planner/register_job.html",
+        job=job,
+        details=details,
+        active=active,
+        refresh=JOB_REFRESH_SECONDS,
+        result=details["result"] or {},
+        params=details["params"],
+        **_register_context(wave, questionnaire),
+    )
+    headers = {"Refresh": str(JOB_REFRESH_SECONDS), "Cache-Control": "no-store"} if active else {}
+    return html, 200, headers
 
 
 # --- earlier responses -----------------------------------------------------------------------------
@@ -307,6 +334,12 @@ def responses_import(slug: str) -> Any:
     if wave.state == "archived":
         context["archived"] = True
         return render_template(template, **context), (409 if request.method == "POST" else 200)
+    # Answers from outside mixed in with a live survey's change its results: only an admin may.
+    user = current_user()
+    is_admin = user is not None and user.role == "admin"
+    if context["counts"].get("web", 0) and not is_admin:
+        context["admins_only"] = True
+        return render_template(template, **context), (403 if request.method == "POST" else 200)
     if request.method == "GET":
         return render_template(template, **context)
     action = request.form.get("action", "check")
@@ -337,7 +370,11 @@ def responses_import(slug: str) -> Any:
             replace=context["values"]["replace"],
             dry_run=action != "import",
             default_date=default_date,
+            allow_web_responses=is_admin,
         )
+    except response_import.WebResponsesError as exc:  # web responses came in meanwhile
+        db.session.rollback()
+        abort(403, str(exc))
     except response_import.ResponseImportError as exc:
         db.session.rollback()
         abort(409, str(exc))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, abort, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -23,12 +23,13 @@ from surveyapp.analysis.measures import ANY_OFFERING
 from surveyapp.analysis.result import ESTIMATE_CSV_FIELDS, AnalysisResult, EstimateRow
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
+from surveyapp.formatting import number, percent
 from surveyapp.models import Wave
 from surveyapp.planner import bp
 from surveyapp.questionnaire import Questionnaire
 from surveyapp.reports import charts as report_charts
 from surveyapp.reports import data
-from surveyapp.reports.data import SUPPRESSED_MARK, format_number, format_percent
+from surveyapp.reports.data import SUPPRESSED_MARK
 from surveyapp.reports.xlsx import safe_text
 from surveyapp.services import audit
 from surveyapp.services.waves import wave_by_slug
@@ -44,8 +45,11 @@ DOWNLOADS = {
     "csv": ("text/csv", "csv"),
     "microdata-csv": ("text/csv", "csv"),
     "microdata-sav": ("application/x-spss-sav", "sav"),
+    "microdata-xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
     "codebook": ("text/html", "html"),
 }
+MICRODATA = ("microdata-csv", "microdata-sav", "microdata-xlsx", "codebook")
+PURPOSE_MIN, PURPOSE_MAX = 10, 500  # characters of the stated purpose of an open-answers export
 
 
 def _lang() -> str:
@@ -105,13 +109,13 @@ def _cell(row: EstimateRow | None, lang: str) -> Cell:
         return Cell(SUPPRESSED_MARK, "", True)
     if row.kind == "mean":
         return Cell(
-            format_number(row.estimate, lang),
-            f"{format_number(row.ci_low, lang)} – {format_number(row.ci_high, lang)}",
+            number(row.estimate, lang, 2),
+            f"{number(row.ci_low, lang, 2)} – {number(row.ci_high, lang, 2)}",
             False,
         )
     return Cell(
-        format_percent(row.estimate, lang),
-        f"{format_percent(row.ci_low, lang)} – {format_percent(row.ci_high, lang)}",
+        percent(row.estimate, lang),
+        f"{percent(row.ci_low, lang)} – {percent(row.ci_high, lang)}",
         False,
     )
 
@@ -178,6 +182,7 @@ def _group_tables(
             if row.group not in groups:
                 groups.append(row.group)
             cells[(row.item, row.group)] = row
+    groups = data.group_order(questionnaire, group_var, groups)
     flags = _significance(result, group_var)
     tables = []
     for measure in GROUP_MEASURES:
@@ -203,12 +208,24 @@ def _group_tables(
     return labels, tables
 
 
-def _reach_rows(result: AnalysisResult, group_var: str) -> list[Any]:
-    return [row for row in result.reach if row.group_var == group_var and row.users_item == ANY_OFFERING]
+def _reach_rows(result: AnalysisResult, group_var: str, questionnaire: Questionnaire | None) -> list[Any]:
+    rows = [row for row in result.reach if row.group_var == group_var and row.users_item == ANY_OFFERING]
+    return _in_group_order(rows, questionnaire, group_var)
 
 
-def _open_texts(wave: Wave, result: AnalysisResult, lang: str) -> list[dict[str, Any]]:
-    """Contact-person waves: the open answers per theme (question), texts as given."""
+def _in_group_order(rows: list[Any], questionnaire: Questionnaire | None, group_var: str) -> list[Any]:
+    """Rows of one group variable in the questionnaire's order of its answers."""
+    groups = [str(row.group) for row in rows if row.group is not None]
+    rank = {group: index for index, group in enumerate(data.group_order(questionnaire, group_var, groups))}
+    return sorted(rows, key=lambda row: rank.get(str(row.group), -1))
+
+
+def _open_texts(wave: Wave, result: AnalysisResult, lang: str, *, verbatim: bool) -> list[dict[str, Any]]:
+    """Contact-person waves: the open answers per theme (question), texts as given.
+
+    The texts only with ``verbatim`` (planners and admins): an open answer can name or describe
+    its writer, so viewers see how many answered, never what.
+    """
     from surveyapp.services.extract import wave_frames
 
     questionnaire, responses, _register, _ledger = wave_frames(wave)
@@ -216,7 +233,7 @@ def _open_texts(wave: Wave, result: AnalysisResult, lang: str) -> list[dict[str,
     for answers in result.open_answers:
         question = questionnaire.question(answers.question)
         texts: list[str] = []
-        if answers.question in responses:
+        if verbatim and answers.question in responses:
             column = responses[answers.question]
             texts = [str(text).strip() for text in column.dropna().tolist() if str(text).strip()]
         themes.append(
@@ -250,6 +267,7 @@ def results(slug: str) -> str:
     rate_var = group_var if group_var in rate_vars else (rate_vars[0] if rate_vars else "")
     changes = [row for row in result.wave_changes if row.group_var is None]
     user = current_user()
+    can_download = bool(user and user.role in ("planner", "admin"))
     kinds = {item.item: item.subject_kind for item in result.items}
     return render_template(
         "planner/results.html",
@@ -265,24 +283,50 @@ def results(slug: str) -> str:
         groups=groups,
         group_tables=group_tables,
         overall_rate=next((row for row in result.response_rates if row.group_var is None), None),
-        rates=[row for row in result.response_rates if row.group_var == rate_var],
+        rates=_in_group_order(
+            [row for row in result.response_rates if row.group_var == rate_var], questionnaire, rate_var
+        ),
         awareness=[row for row in _overall(result, "awareness") if kinds.get(row.item) != "offering"],
         offerings=_offerings(result, questionnaire, lang),
         help_types=_overall(result, "help_type"),
         missing=_overall(result, "missing_offer"),
         needs=_overall(result, "need"),
-        reach=_reach_rows(result, group_var) if group_var else [],
+        reach=_reach_rows(result, group_var, questionnaire) if group_var else [],
         changes=changes,
-        themes=_open_texts(wave, result, lang) if wave.audience == "contactpersonen" else [],
+        themes=_open_texts(wave, result, lang, verbatim=can_download)
+        if wave.audience == "contactpersonen"
+        else [],
+        open_texts_shown=can_download,
         cell=lambda row: _cell(row, lang),
-        pct=lambda value: format_percent(value, lang),
-        num=lambda value: format_number(value, lang),
+        pct=lambda value: percent(value, lang),
+        num=lambda value: number(value, lang, 2),
         label=lambda row: data.item_label(questionnaire, row, lang),
         glabel=lambda var, group: data.group_label(questionnaire, var, group, lang) if var else "",
         adjust_name=data.adjust_name(result.options.adjust),
-        can_download=bool(user and user.role in ("planner", "admin")),
+        can_download=can_download,
         mark=SUPPRESSED_MARK,
         alpha=ALPHA,
+    )
+
+
+@bp.get("/waves/<slug>/results/microdata")
+@role_required("planner")
+def results_microdata(slug: str) -> str:
+    """The microdata downloads with their disclosure risk before and after (planners only).
+
+    A page of its own: disclosure control of a large wave takes seconds, which the results
+    page, viewed all through fieldwork, should not wait for.
+    """
+    wave = _wave_or_404(slug)
+    _analysis(wave)  # a clear 409 when the wave cannot be analysed
+    lang = _lang()
+    return render_template(
+        "planner/microdata.html",
+        wave=wave,
+        lang=lang,
+        disclosure=disclosure_summary(wave, lang),
+        purpose_min=PURPOSE_MIN,
+        purpose_max=PURPOSE_MAX,
     )
 
 
@@ -299,8 +343,9 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [o.ci_low for o in offerings],
             [o.ci_high for o in offerings],
             line=result.headline.threshold,
-            line_label=_("%(n)s%% line", n=round(100 * result.headline.threshold)),
+            line_label=_("%(value)s line", value=percent(result.headline.threshold, lang, 0)),
             xlabel=_("Satisfied (top-2-box)"),
+            lang=lang,
         )
     if chart == "funnel":
         steps = result.funnel
@@ -310,11 +355,12 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [step.ci_low for step in steps],
             [step.ci_high for step in steps],
             xlabel=_("Share of all respondents"),
+            lang=lang,
         )
     if chart == "reach":
         if group_var not in _group_vars(result):
             abort(404)
-        reach = _reach_rows(result, group_var)
+        reach = _reach_rows(result, group_var, questionnaire)
         return report_charts.reach_png(
             [data.group_label(questionnaire, group_var, row.group, lang) for row in reach],
             [None if row.suppressed else row.index for row in reach],
@@ -322,6 +368,7 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             [row.ci_high for row in reach],
             line_label=_("Equal representation (index 1)"),
             xlabel=_("Reach index"),
+            lang=lang,
         )
     if chart == "group":
         measure = request.args.get("measure", "awareness")
@@ -329,17 +376,22 @@ def _chart_bytes(chart: str, result: AnalysisResult, questionnaire: Questionnair
             abort(404)
         overall = _overall(result, measure)
         item = request.args.get("item") or (overall[0].item if overall else "")
-        rows = [row for row in result.estimates if row.item == item and row.group_var == group_var]
+        rows = _in_group_order(
+            [row for row in result.estimates if row.item == item and row.group_var == group_var],
+            questionnaire,
+            group_var,
+        )
         if not rows:
             abort(404)
-        percent = rows[0].kind != "mean"
+        as_percent = rows[0].kind != "mean"
         return report_charts.interval_png(
             [data.group_label(questionnaire, group_var, row.group or "", lang) for row in rows],
             [None if row.suppressed else row.estimate for row in rows],
             [row.ci_low for row in rows],
             [row.ci_high for row in rows],
-            percent=percent,
+            percent=as_percent,
             xlabel=data.item_label(questionnaire, item, lang),
+            lang=lang,
         )
     abort(404)
 
@@ -400,26 +452,95 @@ def _csv_cell(value: Any) -> Any:
     return safe_text(value)
 
 
+@dataclass
+class DisclosureSummary:
+    """The disclosure control of a wave's microdata exports, for the download page."""
+
+    k: int
+    rows: list[tuple[str, str, str]]  # (risk measure, before, after)
+    treatment: list[tuple[str, str, int]]  # (quasi-identifier, coarsening, values suppressed)
+    note: str
+    error: str = ""
+
+
+_disclosure_cache: dict[str, DisclosureSummary] = {}
+
+
+def disclosure_problem(error: Any) -> str:
+    """Why no microdata can go out (a `DisclosureError`), in the page's language."""
+    return _(
+        "%(n)s responses cannot be %(k)s-anonymous: the microdata need at least %(k)s.",
+        n=error.records,
+        k=error.k,
+    )
+
+
+def disclosure_summary(wave: Wave, lang: str) -> DisclosureSummary:
+    """The risk before and after disclosure control, as the exports will have it (kept per data state)."""
+    from surveyapp.analysis.sdc import DisclosureError
+    from surveyapp.reports import microdata
+    from surveyapp.services.extract import wave_threshold
+
+    key = data.analysis_etag(data.analysis_key(wave), "disclosure", lang)
+    found = _disclosure_cache.get(key)
+    if found is not None:
+        return found
+    try:
+        micro = microdata.build_microdata(wave, lang)
+    except DisclosureError as exc:
+        return DisclosureSummary(wave_threshold(wave), [], [], "", disclosure_problem(exc))
+    with force_locale(lang):
+        summary = DisclosureSummary(
+            micro.disclosure.k,
+            microdata.risk_rows(micro, lang),
+            microdata.treatment_rows(micro),
+            microdata.disclosure_note(micro),
+        )
+    if len(_disclosure_cache) >= DOWNLOAD_CACHE_SIZE:
+        _disclosure_cache.pop(next(iter(_disclosure_cache)))
+    _disclosure_cache[key] = summary
+    return summary
+
+
 def render_download(kind: str, wave: Wave, lang: str, *, open_answers: bool = False) -> bytes:
-    """The bytes of a download (shared by the routes and the report command)."""
+    """The bytes of a download (shared by the routes and the report command).
+
+    Every microdata download (CSV, SPSS, Excel, codebook) is built by `build_microdata`, so its
+    quasi-identifiers are k-anonymous; it raises `DisclosureError` when no export can be.
+    """
     from surveyapp.reports import microdata
 
-    if kind in ("microdata-csv", "microdata-sav", "codebook"):
+    key = data.analysis_etag(data.analysis_key(wave), kind, lang)
+    if kind in MICRODATA:
+        # Disclosure control of a large wave takes seconds: kept like the other downloads,
+        # but never with open answers (those stay in no cache).
+        cached = None if open_answers else _download_cache.get(key)
+        if cached is not None:
+            return cached
         micro = microdata.build_microdata(wave, lang, open_answers=open_answers)
         if kind == "microdata-csv":
-            return microdata.to_csv(micro)
-        if kind == "microdata-sav":
-            return microdata.to_sav(micro)
-        return microdata.codebook_html(micro, lang).encode("utf-8")
-    key = data.analysis_etag(data.analysis_key(wave), kind, lang)
+            body = microdata.to_csv(micro)
+        elif kind == "microdata-sav":
+            body = microdata.to_sav(micro)
+        elif kind == "microdata-xlsx":
+            body = microdata.to_xlsx(micro, lang)
+        else:
+            body = microdata.codebook_html(micro, lang).encode("utf-8")
+        if not open_answers:
+            _keep_download(key, body)
+        return body
     cached = _download_cache.get(key)
     if cached is not None:
         return cached
     body = _render_result(kind, wave, lang)
+    _keep_download(key, body)
+    return body
+
+
+def _keep_download(key: str, body: bytes) -> None:
     if len(_download_cache) >= DOWNLOAD_CACHE_SIZE:
         _download_cache.pop(next(iter(_download_cache)))
     _download_cache[key] = body
-    return body
 
 
 def _render_result(kind: str, wave: Wave, lang: str) -> bytes:
@@ -436,10 +557,30 @@ def _render_result(kind: str, wave: Wave, lang: str) -> bytes:
 
 
 def filename(wave: Wave, kind: str, lang: str) -> str:
-    stem = {"microdata-csv": "microdata", "microdata-sav": "microdata", "codebook": "codebook"}.get(
-        kind, "results"
-    )
+    stem = "codebook" if kind == "codebook" else "microdata" if kind in MICRODATA else "results"
     return f"{wave.slug}-{stem}-{lang}.{DOWNLOADS[kind][1]}"
+
+
+def open_answers_purpose(requested: bool, purpose: str, permitted: bool) -> str | None:
+    """The stated purpose of an open-answers export, or None without one.
+
+    Raises ValueError with the reason when open answers are asked for without a purpose of
+    ``PURPOSE_MIN``-``PURPOSE_MAX`` characters or without the confirmed permission.
+    """
+    if not requested:
+        return None
+    purpose = " ".join(purpose.split())
+    if not permitted:
+        raise ValueError(_("Open answers only with permission: confirm that you may process them."))
+    if not PURPOSE_MIN <= len(purpose) <= PURPOSE_MAX:
+        raise ValueError(
+            _(
+                "Open answers only with a stated purpose of %(min)s to %(max)s characters.",
+                min=PURPOSE_MIN,
+                max=PURPOSE_MAX,
+            )
+        )
+    return purpose
 
 
 @bp.get("/waves/<slug>/results/download/<kind>")
@@ -451,13 +592,29 @@ def results_download(slug: str, kind: str) -> Response:
     lang = request.args.get("report_lang", _lang())
     if lang not in ("nl", "en"):
         lang = "nl"
-    open_answers = kind.startswith("microdata") and request.args.get("open_answers") == "1"
+    open_answers = kind in MICRODATA and kind != "codebook" and request.args.get("open_answers") == "1"
+    try:
+        purpose = open_answers_purpose(
+            open_answers, request.args.get("purpose", ""), request.args.get("permission") == "1"
+        )
+    except ValueError as exc:
+        abort(400, str(exc))
     _analysis(wave)  # a clear 409 when the wave cannot be analysed
-    body = render_download(kind, wave, lang, open_answers=open_answers)
+    from surveyapp.analysis.sdc import DisclosureError
+    from surveyapp.services.extract import wave_threshold
+
+    try:
+        body = render_download(kind, wave, lang, open_answers=open_answers)
+    except DisclosureError as exc:
+        abort(409, disclosure_problem(exc))
     user = current_user()
     details: dict[str, Any] = {"format": kind, "lang": lang}
-    if kind.startswith("microdata"):
+    if kind in MICRODATA:
         details["open_answers"] = open_answers
+        details["k_anonymity"] = wave_threshold(wave)
+    if purpose is not None:
+        details["purpose"] = purpose
+        details["permission_confirmed"] = True
     audit.record("download", user.email if user else None, wave.slug, **details)
     db.session.commit()
     response = Response(body, mimetype=DOWNLOADS[kind][0])

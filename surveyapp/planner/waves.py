@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_decimal, get_locale, ngettext
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from surveyapp import charts, labels, mail
+from surveyapp import charts, formatting, labels, mail
 from surveyapp.auth import current_user, role_required
 from surveyapp.extensions import db
 from surveyapp.models import QuestionnaireVersion, Wave
@@ -307,17 +307,17 @@ def _race_problems(exc: Exception, slug: str) -> tuple[SettingsProblem, ...]:
 
 
 def pct(value: float | None) -> str:
-    """A proportion as a percentage in the page's language (0.123 → 12.3% / 12,3%); a dash when unknown."""
-    return "–" if value is None else f"{format_decimal(round(100 * value, 1), format='#,##0.0')}%"
+    """A proportion as a percentage in the page's language (0.123 → 12,3% / 12.3%); a dash when unknown."""
+    return formatting.percent(value, _lang())
 
 
 def points(value: float | None) -> str:
-    """A difference of proportions in percentage points, with its sign (−0.052 → −5.2)."""
-    if value is None:
-        return "–"
-    rounded = round(100 * value, 1)
-    sign = "+" if rounded > 0 else ("−" if rounded < 0 else "±")
-    return f"{sign}{format_decimal(abs(rounded), format='#,##0.0')}"
+    """A difference of proportions in percentage points, with its sign (−0.052 → −5,2 / −5.2)."""
+    return formatting.points(value, _lang())
+
+
+def _lang() -> str:
+    return str(get_locale() or "nl")
 
 
 def _render(template: str, **context: Any) -> str:
@@ -481,7 +481,7 @@ def wave(slug: str) -> str:
         wave=found,
         anonymity_claims=_anonymity_claims_of(found),
         repeated_from=db.session.get(Wave, found.repeated_from_id) if found.repeated_from_id else None,
-        monitor=monitoring.monitor_wave(found),
+        **_monitor_context(found),
         transitions=_transitions(found),
         repeat_form=_repeat_form(found),
     )
@@ -491,7 +491,19 @@ def wave(slug: str) -> str:
 @role_required("viewer")
 def monitor(slug: str) -> str:
     found = _wave_or_404(slug)
-    return _render("planner/wave_monitor.html", wave=found, monitor=monitoring.monitor_wave(found))
+    return _render("planner/wave_monitor.html", wave=found, **_monitor_context(found))
+
+
+def _monitor_context(wave: Wave) -> dict[str, Any]:
+    """The monitoring picture with the questionnaire's labels and order of groups."""
+    from surveyapp.survey.service import questionnaire_of
+
+    try:
+        questionnaire = questionnaire_of(wave.questionnaire_version)
+    except Exception:  # a monitor with register names beats no monitor
+        questionnaire = None
+    labels = monitoring.group_labels(questionnaire, _lang())
+    return {"monitor": monitoring.monitor_wave(wave, labels), "group_labels": labels}
 
 
 def _transitions(wave: Wave) -> list[tuple[str, str]]:
@@ -753,9 +765,12 @@ def _daily_png(
     rates: tuple[float | None, ...],
     count_label: str,
     rate_label: str,
+    lang: str,
 ) -> bytes:
     """Rendered once per wave and state of its data (the fingerprint is in the key)."""
-    figure = charts.daily_figure(days, counts, rates, count_label=count_label, rate_label=rate_label)
+    figure = charts.daily_figure(
+        days, counts, rates, count_label=count_label, rate_label=rate_label, lang=lang
+    )
     return charts.png_bytes(figure)
 
 
@@ -782,6 +797,7 @@ def daily_chart(slug: str) -> Response:
             tuple(d.cumulative_rate for d in daily),
             _("Responses per day"),
             _("Response rate (cumulative)"),
+            locale,
         )
     )
     return response

@@ -22,8 +22,10 @@ from surveyapp.questionnaire.model import (
     MatrixItem,
     Measure,
     Page,
+    QuasiIdentifier,
     Question,
     Questionnaire,
+    RecodeGroup,
     Subject,
 )
 from surveyapp.yaml_files import FileProblemsError, YamlSyntaxError, content_hash, read_yaml
@@ -61,7 +63,11 @@ TOP_KEYS = {
     "choice_lists",
     "subjects",
     "pages",
+    "disclosure",
 }
+DISCLOSURE_KEYS = {"quasi_identifiers"}
+QUASI_IDENTIFIER_KEYS = {"question", "register_column", "hierarchy", "top_code"}
+QUASI_IDENTIFIER_TYPES = {"single_choice", "yes_no", "number"}
 PAGE_KEYS = {"id", "title", "intro", "show_if", "questions"}
 QUESTION_KEYS = {
     "id",
@@ -259,6 +265,7 @@ class _Builder:
         pages = self.build_pages(top.get("pages"))
         if pages:
             self.check_conditions(pages)
+        quasi_identifiers = self.build_disclosure(top.get("disclosure"), pages)
         version = top.get("version")
         return Questionnaire(
             id=qn_id or "invalid",
@@ -273,6 +280,7 @@ class _Builder:
             organisation=organisation,
             estimated_minutes=minutes,
             version_label=str(version) if version is not None else None,
+            declared_quasi_identifiers=quasi_identifiers,
             source=top,
         )
 
@@ -637,6 +645,162 @@ class _Builder:
             funnel_step=funnel_step,
             aspect=str(aspect) if aspect is not None else None,
         )
+
+    # --- disclosure control: the quasi-identifiers of the microdata exports ----------------------
+
+    def build_disclosure(self, raw: Any, pages: list[Page]) -> tuple[QuasiIdentifier, ...]:
+        if raw is None:
+            return ()
+        data = self.mapping(raw, "disclosure")
+        if not isinstance(raw, dict):
+            return ()
+        self.unknown_keys(data, DISCLOSURE_KEYS, "disclosure")
+        entries = data.get("quasi_identifiers", [])
+        if not isinstance(entries, list):
+            self.error(
+                "disclosure.quasi_identifiers", "must be a list of {question: id} or {register_column: name}"
+            )
+            return ()
+        questions = {q.id: q for page in pages for q in page.questions}
+        by_column = {
+            q.measure.register_column: q
+            for q in questions.values()
+            if q.measure is not None and q.measure.type == "group" and q.measure.register_column
+        }
+        result: list[QuasiIdentifier] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            where = f"disclosure.quasi_identifiers[{index}]"
+            item = self.mapping(entry, where)
+            if not isinstance(entry, dict):
+                continue
+            self.unknown_keys(item, QUASI_IDENTIFIER_KEYS, where)
+            question = self.quasi_identifier_question(item, where, questions, by_column)
+            if question is None:
+                continue
+            if question.id in seen:
+                self.error(where, "is declared twice", question.id)
+                continue
+            seen.add(question.id)
+            top_code = self.top_code(item, where, question)
+            hierarchy = self.hierarchy(item.get("hierarchy"), f"{where}.hierarchy", question)
+            result.append(QuasiIdentifier(question.id, hierarchy, top_code))
+        return tuple(result)
+
+    def quasi_identifier_question(
+        self, item: dict[str, Any], where: str, questions: dict[str, Question], by_column: dict[str, Question]
+    ) -> Question | None:
+        if ("question" in item) == ("register_column" in item):
+            self.error(
+                where, "needs either 'question' (a question id) or 'register_column' (a register column)"
+            )
+            return None
+        if "register_column" in item:
+            column = item["register_column"]
+            question = by_column.get(column) if isinstance(column, str) else None
+            if question is None:
+                self.error(where, f"no group question has register_column {column!r}")
+            return question
+        qid = item["question"]
+        question = questions.get(qid) if isinstance(qid, str) else None
+        if question is None:
+            self.error(where, f"unknown question {qid!r}")
+            return None
+        if question.type not in QUASI_IDENTIFIER_TYPES:
+            allowed = ", ".join(sorted(QUASI_IDENTIFIER_TYPES))
+            self.error(where, f"a {question.type} question cannot be a quasi-identifier ({allowed})", qid)
+            return None
+        return question
+
+    def top_code(self, item: dict[str, Any], where: str, question: Question) -> int | None:
+        value = item.get("top_code")
+        if question.type != "number":
+            if value is not None:
+                self.error(where, "top_code only applies to a number question", question.id)
+            return None
+        if value is None:
+            self.error(
+                where,
+                "a number quasi-identifier needs top_code (the value that means 'or more')",
+                question.id,
+            )
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            self.error(where, "top_code must be a whole number from 1", question.id)
+            return None
+        if question.minimum is not None and value < question.minimum:
+            self.error(
+                where, f"top_code {value} is below the question's min {question.minimum:g}", question.id
+            )
+        return value
+
+    def hierarchy(self, raw: Any, where: str, question: Question) -> tuple[tuple[RecodeGroup, ...], ...]:
+        if raw is None:
+            return ()
+        if question.type == "number":
+            self.error(where, "a number is coarsened with top_code, not a hierarchy", question.id)
+            return ()
+        if not isinstance(raw, list) or not raw:
+            self.error(where, "must be a list of levels, each a list of {code, label, from}", question.id)
+            return ()
+        codes = [choice.code for choice in question.choices]
+        levels: list[tuple[RecodeGroup, ...]] = []
+        for l_index, level in enumerate(raw):
+            loc = f"{where}[{l_index}]"
+            if not isinstance(level, list) or not level:
+                self.error(loc, "a level must be a non-empty list of {code, label, from}", question.id)
+                return tuple(levels)
+            groups: list[RecodeGroup] = []
+            merged: set[str] = set()
+            for g_index, entry in enumerate(level):
+                gloc = f"{loc}[{g_index}]"
+                group = self.mapping(entry, gloc, question.id)
+                if not isinstance(entry, dict):
+                    continue
+                self.unknown_keys(group, {"code", "label", "from"}, gloc, question.id)
+                code = _code(group.get("code", "")).strip()
+                if not code or "/" in code or len(code) > 40:
+                    self.error(gloc, f"code {code!r} must be short, not empty and without '/'", question.id)
+                    continue
+                members = [_code(member) for member in _as_list(group.get("from"))]
+                if not members:
+                    self.error(gloc, "'from' must list the codes this group merges", question.id)
+                    continue
+                unknown = [member for member in members if member not in codes]
+                if unknown:
+                    self.error(
+                        gloc,
+                        f"'from' codes {', '.join(map(repr, unknown))} are not codes of the level below "
+                        f"({', '.join(codes)})",
+                        question.id,
+                    )
+                twice = [member for member in members if member in merged]
+                if twice:
+                    self.error(
+                        gloc, f"codes {', '.join(map(repr, twice))} are already in another group", question.id
+                    )
+                merged.update(members)
+                label = self.text(group.get("label"), f"{gloc}.label", question.id)
+                groups.append(RecodeGroup(code, label or {}, tuple(members)))
+            kept = [code for code in codes if code not in merged]
+            new_codes = [group.code for group in groups]
+            clashes = sorted(
+                {code for code in new_codes if code in kept}
+                | {c for c in new_codes if new_codes.count(c) > 1}
+            )
+            if clashes:
+                self.error(
+                    loc,
+                    f"codes {', '.join(map(repr, clashes))} would mean two things at this level",
+                    question.id,
+                )
+            if len(dict.fromkeys(kept + new_codes)) >= len(codes):
+                self.error(
+                    loc, "this level merges nothing (every group must merge at least two codes)", question.id
+                )
+            levels.append(tuple(groups))
+            codes = list(dict.fromkeys(kept + new_codes))
+        return tuple(levels)
 
     # --- conditions: unknown names, forward references, types ------------------------------------
 

@@ -163,6 +163,34 @@ def _is_number(code: str) -> bool:
 
 
 @dataclass(frozen=True)
+class RecodeGroup:
+    """One coarser code of a hierarchy level: the codes of the level below that it merges."""
+
+    code: str
+    label: LocalizedText
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QuasiIdentifier:
+    """An answer an outsider can know (the register has it): coarsened in microdata exports.
+
+    ``hierarchy`` lists the levels from fine to coarse; a level's groups merge codes of the
+    level below (codes no group names stay as they are). Numbers are top-coded at ``top_code``.
+    """
+
+    question: str
+    hierarchy: tuple[tuple[RecodeGroup, ...], ...] = ()
+    top_code: int | None = None
+
+    def level_maps(self) -> tuple[dict[str, str], ...]:
+        """Each level as a mapping from the codes below to its coarser codes."""
+        return tuple(
+            {member: group.code for group in level for member in group.members} for level in self.hierarchy
+        )
+
+
+@dataclass(frozen=True)
 class Page:
     id: str
     title: LocalizedText
@@ -188,6 +216,7 @@ class Questionnaire:
     organisation: LocalizedText | None = None
     estimated_minutes: int | None = None
     version_label: str | None = None
+    declared_quasi_identifiers: tuple[QuasiIdentifier, ...] = ()
     source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -200,6 +229,20 @@ class Questionnaire:
             if question.id == question_id:
                 return question
         raise KeyError(question_id)
+
+    def quasi_identifiers(self) -> tuple[QuasiIdentifier, ...]:
+        """The declared quasi-identifiers (most important first), then every other group question.
+
+        A group question's codes are in the planner's register (or it names a profile trait),
+        so it is a quasi-identifier whether or not the file declares it.
+        """
+        declared = list(self.declared_quasi_identifiers)
+        named = {qi.question for qi in declared}
+        for question in self.questions:
+            if question.measure is not None and question.measure.type == "group" and question.id not in named:
+                declared.append(QuasiIdentifier(question.id))
+                named.add(question.id)
+        return tuple(declared)
 
     def subject(self, subject_id: str) -> Subject:
         for subject in self.subjects:

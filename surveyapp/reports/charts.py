@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from matplotlib.ticker import PercentFormatter
-
-from surveyapp.charts import ACCENT, BRAND, BRAND_DARK, INK, new_figure, png_bytes, style_axes
+from surveyapp.charts import (
+    ACCENT,
+    BRAND,
+    BRAND_DARK,
+    INK,
+    new_figure,
+    number_axis,
+    percent_axis,
+    png_bytes,
+    style_axes,
+)
 
 
 def _short(label: str, size: int = 48) -> str:
@@ -27,6 +35,7 @@ def interval_png(
     line: float | None = None,
     line_label: str | None = None,
     xlabel: str = "",
+    lang: str = "nl",
 ) -> bytes:
     """Horizontal bars with CI whiskers; a dashed line (e.g. the 80% threshold); no bar when unknown."""
     count = max(1, len(labels))
@@ -57,7 +66,9 @@ def interval_png(
     axes.set_yticks(positions, [_short(label) for label in labels], fontsize=8)
     if percent:
         axes.set_xlim(0, 1)
-        axes.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+        axes.xaxis.set_major_formatter(percent_axis(lang))
+    else:
+        axes.xaxis.set_major_formatter(number_axis(lang, 1))
     if xlabel:
         axes.set_xlabel(xlabel, color=INK)
     return png_bytes(figure)
@@ -71,6 +82,7 @@ def reach_png(
     *,
     line_label: str,
     xlabel: str,
+    lang: str = "nl",
 ) -> bytes:
     """Reach indexes as points with CIs against the line of equal representation (index 1)."""
     count = max(1, len(labels))
@@ -94,6 +106,7 @@ def reach_png(
     axes.axvline(1.0, color=ACCENT, linewidth=2.5, linestyle="--", label=line_label)
     axes.legend(loc="lower right", frameon=False, fontsize=8)
     axes.set_xlim(0, min(top * 1.05, 5.0))
+    axes.xaxis.set_major_formatter(number_axis(lang, 1))
     axes.set_yticks(positions, [_short(label) for label in labels], fontsize=8)
     axes.set_xlabel(xlabel, color=INK)
     return png_bytes(figure)

@@ -3,8 +3,8 @@
 `wave_analysis(wave, options)` runs `surveyapp.services.extract.analyze_wave` once per wave,
 analysis settings and state of the wave's data (an in-process LRU cache keyed by a fingerprint:
 the counts and highest ids of the wave's responses and register), so a results page, its charts
-and its downloads share one analysis. `item_label` gives an item's label in a language,
-`format_percent` a share as text, and `SUPPRESSED_MARK` is what a suppressed cell shows.
+and its downloads share one analysis. `item_label` gives an item's label in a language
+and `SUPPRESSED_MARK` is what a suppressed cell shows (numbers as text: `surveyapp.formatting`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
-from babel.numbers import format_decimal
 from sqlalchemy import func, select
 
 from surveyapp.analysis.measures import measure_items
@@ -28,6 +27,26 @@ from surveyapp.questionnaire.model import localize
 
 SUPPRESSED_MARK = "–"
 CACHE_SIZE = 16
+NOT_ASKED = "_not_asked"
+
+# What each measure (and derived measure) is called in front of people: never its key.
+MEASURE_NAMES: dict[str, dict[str, str]] = {
+    "awareness": {"nl": "Bekendheid", "en": "Awareness"},
+    "usage": {"nl": "Gebruik", "en": "Use"},
+    "satisfaction": {"nl": "Tevredenheid", "en": "Satisfaction"},
+    "satisfaction_mean": {"nl": "Tevredenheid (gemiddelde score)", "en": "Satisfaction (mean score)"},
+    "need": {"nl": "Behoeften", "en": "Needs"},
+    "missing_offer": {"nl": "Ontbrekend aanbod", "en": "Missing offer"},
+    "help_type": {"nl": "Soort hulpvraag", "en": "Type of help question"},
+    "suggestion": {"nl": "Suggesties", "en": "Suggestions"},
+    "group": {"nl": "Groep", "en": "Group"},
+    "funnel": {"nl": "Trechter maatschappelijk assistent", "en": "Social assistant funnel"},
+    "funnel_conversion": {"nl": "Trechter (doorstroming)", "en": "Funnel (conversion)"},
+}
+CI_METHOD_NAMES = {
+    "logit": {"nl": "logit-methode", "en": "logit method"},
+    "beta": {"nl": "Korn-Graubard-methode (beta)", "en": "Korn-Graubard method (beta)"},
+}
 
 _lock = threading.Lock()
 _cache: OrderedDict[Hashable, AnalysisResult] = OrderedDict()
@@ -147,6 +166,8 @@ def group_var_label(questionnaire: Questionnaire | None, group_var: str, lang: s
 
 def group_label(questionnaire: Questionnaire | None, group_var: str, group: str, lang: str) -> str:
     """A group's label (its answer label in the group question)."""
+    if group == NOT_ASKED:
+        return "niet gevraagd" if lang == "nl" else "not asked"
     if questionnaire is not None:
         for question in questionnaire.questions:
             if question.id == group_var or (
@@ -174,39 +195,44 @@ def localize_text(text: Any, lang: str) -> str:
     return localize(text, lang)
 
 
-def format_percent(value: float | None, lang: str = "nl", decimals: int = 1) -> str:
-    """A share as a percentage in a language (0.123 → '12.3%' / '12,3%'); the mark when unknown."""
-    if value is None or value != value:
-        return SUPPRESSED_MARK
-    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
-    return f"{format_decimal(round(100 * value, decimals), format=pattern, locale=lang)}%"
-
-
-def format_number(value: float | None, lang: str = "nl", decimals: int = 2) -> str:
-    """A number in a language; the mark when unknown."""
-    if value is None or value != value:
-        return SUPPRESSED_MARK
-    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
-    return str(format_decimal(round(value, decimals), format=pattern, locale=lang))
-
-
-def adjust_name(method: str) -> str:
+def adjust_name(method: str, lang: str = "nl") -> str:
     """The multiplicity correction's name as reports show it."""
-    return {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}.get(method, method)
+    none = "geen correctie" if lang == "nl" else "no correction"
+    return {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "none": none}.get(method, method)
+
+
+def measure_label(measure: str, lang: str) -> str:
+    """A measure's name in a language (its key only for a measure nobody named yet)."""
+    return MEASURE_NAMES.get(measure, {}).get(lang) or measure.replace("_", " ")
+
+
+def group_order(questionnaire: Questionnaire | None, group_var: str, groups: list[str]) -> list[str]:
+    """Groups in the questionnaire's answer order (unknown ones after, as found; not asked last)."""
+    order: dict[str, int] = {}
+    if questionnaire is not None:
+        for question in questionnaire.questions:
+            if question.id == group_var or (
+                question.measure is not None and question.measure.register_column == group_var
+            ):
+                order = {choice.code: index for index, choice in enumerate(question.choices)}
+                break
+    found = {group: index for index, group in enumerate(groups)}
+    return sorted(groups, key=lambda g: (g == NOT_ASKED, order.get(g, len(order) + found[g])))
 
 
 __all__ = [
+    "MEASURE_NAMES",
     "SUPPRESSED_MARK",
     "adjust_name",
     "analysis_etag",
     "analysis_key",
     "clear_cache",
-    "format_number",
-    "format_percent",
     "group_label",
+    "group_order",
     "group_var_label",
     "item_label",
     "item_labels",
+    "measure_label",
     "subject_label",
     "wave_analysis",
 ]

@@ -9,7 +9,6 @@ Charts are PNG data URIs drawn with matplotlib's Figure API (no pyplot).
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,8 +24,10 @@ from surveyapp.analysis.result import (
     EstimateRow,
     ReachRow,
 )
+from surveyapp.formatting import date_text, number, percent, points, pvalue
 from surveyapp.questionnaire import Questionnaire
-from surveyapp.reports.data import SUPPRESSED_MARK
+from surveyapp.reports.data import MEASURE_NAMES, SUPPRESSED_MARK
+from surveyapp.reports.notes import analysis_note
 
 ORGANISATION = {
     "nl": "vzw Sociale Dienst van de Vlaamse overheid",
@@ -44,63 +45,24 @@ APPENDIX_GROUP_ITEMS = (
     "tevreden_dienst",
 )
 
-MEASURE_NAMES: dict[str, dict[str, str]] = {
-    "awareness": {"nl": "Bekendheid", "en": "Awareness"},
-    "usage": {"nl": "Gebruik", "en": "Use"},
-    "satisfaction": {"nl": "Tevredenheid", "en": "Satisfaction"},
-    "satisfaction_mean": {"nl": "Tevredenheid (gemiddelde score)", "en": "Satisfaction (mean score)"},
-    "need": {"nl": "Behoeften", "en": "Needs"},
-    "missing_offer": {"nl": "Ontbrekend aanbod", "en": "Missing offer"},
-    "help_type": {"nl": "Soort hulpvraag", "en": "Type of help question"},
-    "funnel": {"nl": "Trechter maatschappelijk assistent", "en": "Social assistant funnel"},
-    "funnel_conversion": {"nl": "Trechter (doorstroming)", "en": "Funnel (conversion)"},
-}
-
 
 def tr(lang: str, nl: str, en: str) -> str:
     """Report wording: Dutch or English."""
     return nl if lang == "nl" else en
 
 
-def pct(value: float | None, lang: str = "nl", digits: int = 0) -> str:
-    """A share as a percentage ("48%", "48,3%" in Dutch); the mark when missing."""
-    if value is None or not math.isfinite(value):
-        return SUPPRESSED_MARK
-    text = f"{100 * value:.{digits}f}"
-    if lang == "nl":
-        text = text.replace(".", ",")
-    return f"{text}%"
-
-
-def num(value: float | None, lang: str = "nl", digits: int = 0) -> str:
-    if value is None or not math.isfinite(value):
-        return SUPPRESSED_MARK
-    text = f"{value:,.{digits}f}"
-    text = text.replace(",", " ").replace(".", ",") if lang == "nl" else text.replace(",", " ")
-    return text
-
-
-def pvalue(value: float | None, lang: str = "nl") -> str:
-    if value is None or not math.isfinite(value):
-        return SUPPRESSED_MARK
-    if value < 0.001:
-        return "< 0,001" if lang == "nl" else "< 0.001"
-    text = f"{value:.3f}"
-    return text.replace(".", ",") if lang == "nl" else text
-
-
 def ci_text(low: float | None, high: float | None, lang: str, kind: str = "proportion") -> str:
     if low is None or high is None:
         return SUPPRESSED_MARK
     if kind == "mean":
-        return f"{num(low, lang, 2)}–{num(high, lang, 2)}"
-    return f"{pct(low, lang).rstrip('%')}–{pct(high, lang)}"
+        return f"{number(low, lang, 2)}–{number(high, lang, 2)}"
+    return f"{number(100 * low, lang)}–{percent(high, lang, 0)}"
 
 
 def value_text(row: EstimateRow, lang: str) -> str:
     if row.suppressed:
         return SUPPRESSED_MARK
-    return num(row.estimate, lang, 2) if row.kind == "mean" else pct(row.estimate, lang)
+    return number(row.estimate, lang, 2) if row.kind == "mean" else percent(row.estimate, lang, 0)
 
 
 def adjust_name(method: str, lang: str) -> str:
@@ -247,10 +209,9 @@ def bar_chart(
     percent: bool = True,
     width: float = 7.0,
     xmax: float | None = None,
+    lang: str = "nl",
 ) -> str:
     """Horizontal bars (top to bottom in the given order) with optional CI whiskers."""
-    from matplotlib.ticker import PercentFormatter
-
     height = max(1.6, 0.32 * len(labels) + 0.8)
     figure = charts.new_figure(width, height)
     axes = figure.add_subplot()
@@ -274,9 +235,11 @@ def bar_chart(
     axes.grid(axis="x", color=charts.GRID, linewidth=0.8)
     if percent:
         axes.set_xlim(0, xmax if xmax is not None else 1)
-        axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    elif xmax is not None:
-        axes.set_xlim(0, xmax)
+        axes.xaxis.set_major_formatter(charts.percent_axis(lang))
+    else:
+        axes.xaxis.set_major_formatter(charts.number_axis(lang, 1))
+        if xmax is not None:
+            axes.set_xlim(0, xmax)
     return _png_uri(figure)
 
 
@@ -330,7 +293,7 @@ class Table:
 def _estimate_cells(row: EstimateRow, lang: str) -> list[str]:
     if row.suppressed:
         return [SUPPRESSED_MARK, SUPPRESSED_MARK, SUPPRESSED_MARK]
-    return [value_text(row, lang), ci_text(row.ci_low, row.ci_high, lang, row.kind), num(row.n, lang)]
+    return [value_text(row, lang), ci_text(row.ci_low, row.ci_high, lang, row.kind), number(row.n, lang)]
 
 
 def _overall(result: AnalysisResult) -> dict[str, EstimateRow]:
@@ -352,12 +315,15 @@ def build_context(
     options = result.options
     overall = _overall(result)
     numbers = appendix_numbers(result)
-    level = pct(options.level, lang)
+    level = percent(options.level, lang, 0)
     wave = result.wave
     threshold = options.threshold
 
     def t(nl: str, en: str) -> str:
         return tr(lang, nl, en)
+
+    def chart(rows: Sequence[Any], label: Callable[[Any], str], **options: Any) -> str:
+        return interval_chart(rows, label, lang=lang, **options)
 
     # --- response
     everyone = next((r for r in result.response_rates if r.group_var is None), None)
@@ -385,12 +351,12 @@ def build_context(
     }
     headline_text = t(
         f"{result.headline.above} van de {result.headline.n_offerings} aanbodsvormen scoren met zekerheid "
-        f"boven {pct(threshold, lang)} tevredenheid (het hele {level}-betrouwbaarheidsinterval ligt "
+        f"boven {percent(threshold, lang, 0)} tevredenheid (het hele {level}-betrouwbaarheidsinterval ligt "
         "erboven); "
-        f"{result.headline.k_above} scoren boven {pct(threshold, lang)} op de puntschatting.",
+        f"{result.headline.k_above} scoren boven {percent(threshold, lang, 0)} op de puntschatting.",
         f"{result.headline.above} of {result.headline.n_offerings} offerings are clearly above "
-        f"{pct(threshold, lang)} satisfied (the whole {level} confidence interval lies above); "
-        f"{result.headline.k_above} are above {pct(threshold, lang)} on the point estimate.",
+        f"{percent(threshold, lang, 0)} satisfied (the whole {level} confidence interval lies above); "
+        f"{result.headline.k_above} are above {percent(threshold, lang, 0)} on the point estimate.",
     )
     awareness_rows = [
         overall[i.item]
@@ -414,37 +380,37 @@ def build_context(
     if response_rate is not None:
         findings.append(
             t(
-                f"{num(result.n_respondents, lang)} mensen antwoordden: een respons van "
-                f"{pct(response_rate, lang)}.",
-                f"{num(result.n_respondents, lang)} people answered: a response rate of "
-                f"{pct(response_rate, lang)}.",
+                f"{number(result.n_respondents, lang)} mensen antwoordden: een respons van "
+                f"{percent(response_rate, lang, 0)}.",
+                f"{number(result.n_respondents, lang)} people answered: a response rate of "
+                f"{percent(response_rate, lang, 0)}.",
             )
         )
     findings.append(headline_text)
     if service_awareness is not None and not service_awareness.suppressed:
         findings.append(
             t(
-                f"{pct(service_awareness.estimate, lang)} kent de sociale dienst goed of een beetje "
+                f"{percent(service_awareness.estimate, lang, 0)} kent de sociale dienst goed of een beetje "
                 f"({level}-BI {ci_text(service_awareness.ci_low, service_awareness.ci_high, lang)}).",
-                f"{pct(service_awareness.estimate, lang)} know the social service well or a little "
+                f"{percent(service_awareness.estimate, lang, 0)} know the social service well or a little "
                 f"({level} CI {ci_text(service_awareness.ci_low, service_awareness.ci_high, lang)}).",
             )
         )
     if any_use is not None and not any_use.suppressed:
         findings.append(
             t(
-                f"{pct(any_use.estimate, lang)} gebruikte minstens één aanbod.",
-                f"{pct(any_use.estimate, lang)} used at least one offering.",
+                f"{percent(any_use.estimate, lang, 0)} gebruikte minstens één aanbod.",
+                f"{percent(any_use.estimate, lang, 0)} used at least one offering.",
             )
         )
     visible_funnel = [s for s in funnel if not s.suppressed and s.share is not None]
     if len(visible_funnel) >= 2:
-        steps = ", ".join(f"{labels.item(s.item).lower()}: {pct(s.share, lang)}" for s in visible_funnel)
+        steps = ", ".join(f"{labels.item(s.item)}: {percent(s.share, lang, 0)}" for s in visible_funnel)
         findings.append(t(f"Maatschappelijk assistent — {steps}.", f"Social assistant — {steps}."))
     if least:
         names = "; ".join(
-            f"{labels.group_var(r.group_var).lower()}: {labels.group(r.group_var, r.group)} "
-            f"(index {num(r.index, lang, 2)})"
+            f"{labels.group_var(r.group_var)}: {labels.group(r.group_var, r.group)} "
+            f"(index {number(r.index, lang, 2)})"
             for r in least[:4]
         )
         findings.append(
@@ -461,10 +427,10 @@ def build_context(
                 "cells": [
                     labels.group_var(r.group_var) if r.group_var else t("Iedereen", "Everyone"),
                     labels.group(r.group_var, r.group) if r.group_var else "",
-                    num(r.invited, lang),
-                    SUPPRESSED_MARK if r.suppressed else num(r.submitted, lang),
-                    SUPPRESSED_MARK if r.suppressed else pct(r.response_rate, lang),
-                    SUPPRESSED_MARK if r.suppressed else num(r.representativeness, lang, 2),
+                    number(r.invited, lang),
+                    SUPPRESSED_MARK if r.suppressed else number(r.submitted, lang),
+                    SUPPRESSED_MARK if r.suppressed else percent(r.response_rate, lang, 0),
+                    SUPPRESSED_MARK if r.suppressed else number(r.representativeness, lang, 2),
                 ],
                 "suppressed": r.suppressed,
             }
@@ -473,12 +439,12 @@ def build_context(
         "id": "respons",
         "title": t("Respons", "Response"),
         "intro": t(
-            f"{num(result.n_respondents, lang)} mensen vulden de vragenlijst in"
-            + (f", van {num(base, lang)} gerechtigden" if base else "")
+            f"{number(result.n_respondents, lang)} mensen vulden de vragenlijst in"
+            + (f", van {number(base, lang)} gerechtigden" if base else "")
             + ". De representativiteit is het aandeel van een groep onder de respondenten gedeeld door "
             "haar aandeel onder de uitgenodigden (1 = evenredig).",
-            f"{num(result.n_respondents, lang)} people completed the questionnaire"
-            + (f", of {num(base, lang)} entitled staff" if base else "")
+            f"{number(result.n_respondents, lang)} people completed the questionnaire"
+            + (f", of {number(base, lang)} entitled staff" if base else "")
             + ". Representativeness is a group's share among respondents divided by its share among "
             "those invited (1 = proportional).",
         ),
@@ -524,7 +490,7 @@ def build_context(
     if aw_sorted:
         aw_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     aw_sorted,
                     lambda r: labels.subject(r.subject),
                 ),
@@ -544,7 +510,7 @@ def build_context(
             t("Tevreden", "Satisfied"),
             f"{level} {t('BI', 'CI')}",
             "n",
-            t(f"t.o.v. {pct(threshold, lang)}", f"vs {pct(threshold, lang)}"),
+            t(f"t.o.v. {percent(threshold, lang, 0)}", f"vs {percent(threshold, lang, 0)}"),
         ],
         numeric_from=1,
     )
@@ -559,9 +525,9 @@ def build_context(
                     labels.subject(o.subject),
                     value_text(aw, lang) if aw else SUPPRESSED_MARK,
                     value_text(use, lang) if use else SUPPRESSED_MARK,
-                    pct(o.estimate, lang) if shown else SUPPRESSED_MARK,
+                    percent(o.estimate, lang, 0) if shown else SUPPRESSED_MARK,
                     ci_text(o.ci_low, o.ci_high, lang) if shown else SUPPRESSED_MARK,
-                    num(o.n, lang) if shown else SUPPRESSED_MARK,
+                    number(o.n, lang) if shown else SUPPRESSED_MARK,
                     class_text[o.classification],
                 ],
                 "suppressed": not shown,
@@ -582,11 +548,13 @@ def build_context(
     if satisfaction_rows:
         sat_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     satisfaction_rows,
                     lambda o: labels.subject(o.subject),
                     reference=threshold,
-                    reference_label=t(f"drempel {pct(threshold, lang)}", f"threshold {pct(threshold, lang)}"),
+                    reference_label=t(
+                        f"drempel {percent(threshold, lang, 0)}", f"threshold {percent(threshold, lang, 0)}"
+                    ),
                 ),
                 "alt": t("Tevredenheid per aanbod", "Satisfaction by offering"),
             }
@@ -611,7 +579,7 @@ def build_context(
     if visible_funnel:
         ma_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     visible_funnel,
                     lambda s: labels.item(s.item),
                     value="share",
@@ -639,10 +607,10 @@ def build_context(
                     [SUPPRESSED_MARK] * 4
                     if s.suppressed
                     else [
-                        pct(s.share, lang),
+                        percent(s.share, lang, 0),
                         ci_text(s.ci_low, s.ci_high, lang),
-                        pct(s.conversion, lang),
-                        num(s.n, lang),
+                        percent(s.conversion, lang, 0),
+                        number(s.n, lang),
                     ]
                 ),
                 "suppressed": s.suppressed,
@@ -702,11 +670,9 @@ def build_context(
         reach_shown = sorted(reach_any, key=lambda r: r.index or 0)[:14]
         reach_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     reach_shown,
-                    lambda r: (
-                        f"{labels.group(r.group_var, r.group)} ({labels.group_var(r.group_var).lower()[:28]})"
-                    ),
+                    lambda r: f"{labels.group(r.group_var, r.group)} ({labels.group_var(r.group_var)[:28]})",
                     value="index",
                     reference=1.0,
                     reference_label=t("evenredig bereik", "proportional reach"),
@@ -770,7 +736,7 @@ def build_context(
     if visible_needs:
         needs_section["charts"].append(
             {
-                "uri": interval_chart(
+                "uri": chart(
                     visible_needs,
                     lambda r: labels.item(r.item),
                     xmax=min(1.0, max((r.ci_high or 0) for r in visible_needs) * 1.15 + 0.02),
@@ -798,7 +764,7 @@ def build_context(
         "intro": t(
             f"Elke groep tegenover de rest van haar groepsvariabele; p-waarden gecorrigeerd met "
             f"{adjust_name(options.adjust, lang)} over het hele rapport. Hier de grootste significante "
-            f"verschillen (gecorrigeerde p < {num(alpha, lang, 2)}); alle vergelijkingen: tabel "
+            f"verschillen (gecorrigeerde p < {number(alpha, lang, 2)}); alle vergelijkingen: tabel "
             f"{numbers['comparisons']}.",
             f"Each group against the rest of its group variable; p-values corrected with "
             f"{adjust_name(options.adjust, lang)} across the whole report. The largest significant "
@@ -831,16 +797,16 @@ def build_context(
     weighting = result.weighting
     methods = {
         "response": t(
-            f"{num(result.n_respondents, lang)} ingevulde vragenlijsten"
+            f"{number(result.n_respondents, lang)} ingevulde vragenlijsten"
             + (
-                f" van {num(base, lang)} gerechtigden ({pct(result.n_respondents / base, lang, 1)})"
+                f" van {number(base, lang)} gerechtigden ({percent(result.n_respondents / base, lang, 1)})"
                 if base
                 else ""
             )
             + ".",
-            f"{num(result.n_respondents, lang)} completed questionnaires"
+            f"{number(result.n_respondents, lang)} completed questionnaires"
             + (
-                f" of {num(base, lang)} entitled staff ({pct(result.n_respondents / base, lang, 1)})"
+                f" of {number(base, lang)} entitled staff ({percent(result.n_respondents / base, lang, 1)})"
                 if base
                 else ""
             )
@@ -849,11 +815,11 @@ def build_context(
         "weighting": (
             t(
                 f"Gewogen door raking (iteratieve proportionele aanpassing) op "
-                f"{', '.join(labels.group_var(v).lower() for v in weighting.variables)} "
+                f"{', '.join(labels.group_var(v) for v in weighting.variables)} "
                 f"naar de aantallen in het register ({weighting.iterations} iteraties, "
                 f"{'geconvergeerd' if weighting.converged else 'niet geconvergeerd'}).",
                 f"Weighted by raking (iterative proportional fitting) on "
-                f"{', '.join(labels.group_var(v).lower() for v in weighting.variables)} "
+                f"{', '.join(labels.group_var(v) for v in weighting.variables)} "
                 f"to the register counts ({weighting.iterations} iterations, "
                 f"{'converged' if weighting.converged else 'not converged'}).",
             )
@@ -864,14 +830,18 @@ def build_context(
             )
         ),
         "deff": t(
-            f"Kish-designeffect {num(weighting.kish_deff, lang, 2)}, effectieve steekproefgrootte "
-            f"{num(weighting.effective_n, lang)}; gewichten van {num(weighting.weight_min, lang, 2)} tot "
-            f"{num(weighting.weight_max, lang, 2)} (gemiddeld {num(weighting.weight_mean, lang, 2)}).",
-            f"Kish design effect {num(weighting.kish_deff, lang, 2)}, effective sample size "
-            f"{num(weighting.effective_n, lang)}; weights from {num(weighting.weight_min, lang, 2)} to "
-            f"{num(weighting.weight_max, lang, 2)} (mean {num(weighting.weight_mean, lang, 2)}).",
+            f"Kish-designeffect {number(weighting.kish_deff, lang, 2)}, effectieve steekproefgrootte "
+            f"{number(weighting.effective_n, lang)}; gewichten van "
+            f"{number(weighting.weight_min, lang, 2)} tot "
+            f"{number(weighting.weight_max, lang, 2)} (gemiddeld {number(weighting.weight_mean, lang, 2)}).",
+            f"Kish design effect {number(weighting.kish_deff, lang, 2)}, effective sample size "
+            f"{number(weighting.effective_n, lang)}; weights from {number(weighting.weight_min, lang, 2)} to "
+            f"{number(weighting.weight_max, lang, 2)} (mean {number(weighting.weight_mean, lang, 2)}).",
         ),
-        "left_out": [f"{lo.variable}: {lo.reason}" for lo in weighting.left_out],
+        "left_out": [
+            f"{labels.group_var(lo.variable)}: {analysis_note(lo.reason, lang, questionnaire, labels.item)}"
+            for lo in weighting.left_out
+        ],
         "ci": t(
             f"{level}-betrouwbaarheidsintervallen; voor aandelen de "
             + (
@@ -906,18 +876,19 @@ def build_context(
             "getoond (primair), en binnen een item en groepsvariabele worden zo nodig extra cellen "
             "verborgen "
             f"(complementair). Verborgen cellen staan als '{SUPPRESSED_MARK}', nooit als getal. "
-            f"In deze bevraging: {num(result.suppression.estimates_suppressed, lang)} schattingen verborgen.",
+            "In deze bevraging: "
+            f"{number(result.suppression.estimates_suppressed, lang)} schattingen verborgen.",
             f"Disclosure control: a cell with fewer than {result.suppression.threshold} respondents "
             "is not shown "
             "(primary), and within an item and group variable more cells are hidden where needed "
             f"(complementary). Hidden cells show as '{SUPPRESSED_MARK}', never as a number. In this wave: "
-            f"{num(result.suppression.estimates_suppressed, lang)} estimates hidden.",
+            f"{number(result.suppression.estimates_suppressed, lang)} estimates hidden.",
         ),
         "threshold": t(
-            f"Drempel voor tevredenheid: {pct(threshold, lang)} tevreden of zeer tevreden.",
-            f"Satisfaction threshold: {pct(threshold, lang)} satisfied or very satisfied.",
+            f"Drempel voor tevredenheid: {percent(threshold, lang, 0)} tevreden of zeer tevreden.",
+            f"Satisfaction threshold: {percent(threshold, lang, 0)} satisfied or very satisfied.",
         ),
-        "notes": list(result.notes),
+        "notes": [analysis_note(note, lang, questionnaire, labels.item) for note in result.notes],
     }
 
     # --- appendix
@@ -1024,8 +995,8 @@ def build_context(
                             [SUPPRESSED_MARK] * 4
                             if w.suppressed
                             else [
-                                pct(w.earlier, lang),
-                                pct(w.later, lang),
+                                percent(w.earlier, lang, 0),
+                                percent(w.later, lang, 0),
                                 _points(w.difference, lang),
                                 pvalue(w.p, lang),
                             ]
@@ -1049,8 +1020,8 @@ def build_context(
         table = Table(
             numbers[f"group:{name}"],
             t(
-                f"Kernmaten per groep: {labels.group_var(name).lower()}",
-                f"Key measures by group: {labels.group_var(name).lower()}",
+                f"Kernmaten per groep: {labels.group_var(name)}",
+                f"Key measures by group: {labels.group_var(name)}",
             ),
             [t("Groep", "Group")] + [_wrap(labels.item(item), 24) for item in present],
             note=t(f"Per cel: schatting, {level}-BI en n.", f"Each cell: estimate, {level} CI and n."),
@@ -1092,8 +1063,8 @@ def build_context(
         "appendix": appendix,
         "suppressed_mark": SUPPRESSED_MARK,
         "results_url": results_url,
-        "n_respondents": num(result.n_respondents, lang),
-        "response_rate": pct(response_rate, lang) if response_rate is not None else None,
+        "n_respondents": number(result.n_respondents, lang),
+        "response_rate": percent(response_rate, lang, 0) if response_rate is not None else None,
         "headline": f"{result.headline.above}/{result.headline.n_offerings}",
         "service_awareness": value_text(service_awareness, lang) if service_awareness else None,
         "any_use": value_text(any_use, lang) if any_use else None,
@@ -1103,8 +1074,7 @@ def build_context(
 def _points(value: float | None, lang: str) -> str:
     if value is None:
         return SUPPRESSED_MARK
-    text = f"{100 * value:+.0f}"
-    return f"{text} {tr(lang, 'ptn', 'pts')}"
+    return f"{points(value, lang, 0)} {tr(lang, 'ptn', 'pts')}"
 
 
 def _reach_cells(r: ReachRow, labels: Labels, lang: str) -> list[str]:
@@ -1113,9 +1083,9 @@ def _reach_cells(r: ReachRow, labels: Labels, lang: str) -> list[str]:
         return head + [SUPPRESSED_MARK] * 3
     return [
         *head,
-        num(r.index, lang, 2),
-        f"{num(r.ci_low, lang, 2)}–{num(r.ci_high, lang, 2)}",
-        num(r.n, lang),
+        number(r.index, lang, 2),
+        f"{number(r.ci_low, lang, 2)}–{number(r.ci_high, lang, 2)}",
+        number(r.n, lang),
     ]
 
 
@@ -1124,52 +1094,22 @@ def _comparison_cells(c: ComparisonRow, labels: Labels, lang: str) -> list[str]:
     if c.suppressed:
         return head + [SUPPRESSED_MARK] * 4
     if c.kind == "mean":
-        values = [num(c.estimate_group, lang, 2), num(c.estimate_rest, lang, 2), num(c.difference, lang, 2)]
+        values = [
+            number(c.estimate_group, lang, 2),
+            number(c.estimate_rest, lang, 2),
+            number(c.difference, lang, 2),
+        ]
     else:
-        values = [pct(c.estimate_group, lang), pct(c.estimate_rest, lang), _points(c.difference, lang)]
+        values = [
+            percent(c.estimate_group, lang, 0),
+            percent(c.estimate_rest, lang, 0),
+            _points(c.difference, lang),
+        ]
     return head + values + [pvalue(c.p_adjusted, lang)]
 
 
-MONTHS = {
-    "nl": (
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
-
-
 def _date_text(iso: str | None, lang: str) -> str:
-    if not iso:
-        return "…"
-    try:
-        day = date.fromisoformat(iso[:10])
-    except ValueError:
-        return iso
-    return f"{day.day} {MONTHS[lang][day.month - 1]} {day.year}"
+    return date_text(iso, lang) if iso else "…"
 
 
 def _audience_text(audience: str, lang: str) -> str:

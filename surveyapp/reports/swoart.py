@@ -18,15 +18,13 @@ from typing import Any
 import yaml
 
 from surveyapp.analysis.result import AnalysisOptions, AnalysisResult, WaveChangeRow
+from surveyapp.formatting import number, percent, points, pvalue
 from surveyapp.questionnaire import Questionnaire
 from surveyapp.reports.pdf import (
     Labels,
     adjust_name,
     appendix_numbers,
     ci_text,
-    num,
-    pct,
-    pvalue,
     tr,
     wave_questionnaire,
     wave_result,
@@ -71,33 +69,32 @@ class Statement:
             return str(e["text"].get(lang) if isinstance(e["text"], Mapping) else e["text"])
         kind = e.get("kind", "proportion")
         if e.get("estimate") is not None:
-            value = num(e["estimate"], lang, 2) if kind == "mean" else pct(e["estimate"], lang)
+            value = number(e["estimate"], lang, 2) if kind == "mean" else percent(e["estimate"], lang, 0)
             parts.append(tr(lang, "schatting ", "estimate ") + value)
         if e.get("ci_low") is not None and e.get("ci_high") is not None:
             parts.append(
-                f"{pct(e.get('level', 0.95), lang)} {tr(lang, 'BI', 'CI')} "
+                f"{percent(e.get('level', 0.95), lang, 0)} {tr(lang, 'BI', 'CI')} "
                 + ci_text(e["ci_low"], e["ci_high"], lang, kind)
             )
         if e.get("index") is not None:
             parts.append(
-                f"index {num(e['index'], lang, 2)} ({num(e['index_low'], lang, 2)}–"
-                f"{num(e['index_high'], lang, 2)})"
+                f"index {number(e['index'], lang, 2)} ({number(e['index_low'], lang, 2)}–"
+                f"{number(e['index_high'], lang, 2)})"
             )
         if e.get("difference") is not None:
             parts.append(
                 tr(lang, "verschil ", "difference ")
-                + f"{100 * e['difference']:+.0f} "
-                + tr(lang, "ptn", "pts")
+                + points(e["difference"], lang, 0)
+                + tr(lang, " ptn", " pts")
             )
         if e.get("n") is not None:
-            parts.append(f"n = {num(e['n'], lang)}")
+            parts.append(f"n = {number(e['n'], lang)}")
         if e.get("test"):
             parts.append(f"{e['test']}")
         if e.get("p_adjusted") is not None:
-            parts.append(
-                f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) = "
-                f"{pvalue(e['p_adjusted'], lang)}"
-            )
+            p_text = pvalue(e["p_adjusted"], lang)
+            relation = "" if p_text.startswith("<") else "= "
+            parts.append(f"p ({adjust_name(str(e.get('adjust_method', 'none')), lang)}) {relation}{p_text}")
         return "; ".join(parts)
 
     def reference_text(self, lang: str) -> str:
@@ -210,12 +207,12 @@ def swoart_input(
                 both(
                     lambda lb, code, o=o, used_share=used_share: tr(
                         code,
-                        f"{lb.subject(o.subject)}: {pct(o.estimate, code)} van de gebruikers is "
+                        f"{lb.subject(o.subject)}: {percent(o.estimate, code, 0)} van de gebruikers is "
                         "tevreden, duidelijk boven "
-                        f"{pct(threshold, code)}; {pct(used_share, code)} gebruikte het.",
-                        f"{lb.subject(o.subject)}: {pct(o.estimate, code)} of its users are "
+                        f"{percent(threshold, code, 0)}; {percent(used_share, code, 0)} gebruikte het.",
+                        f"{lb.subject(o.subject)}: {percent(o.estimate, code, 0)} of its users are "
                         "satisfied, clearly above "
-                        f"{pct(threshold, code)}; {pct(used_share, code)} used it.",
+                        f"{percent(threshold, code, 0)}; {percent(used_share, code, 0)} used it.",
                     )
                 ),
                 {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n},
@@ -236,11 +233,11 @@ def swoart_input(
                     lambda lb, code, row=row: tr(
                         code,
                         "Het contact met de maatschappelijk assistent wordt hoog gewaardeerd — "
-                        f"{lb.item(row.item).lower()}: "
-                        f"{pct(row.estimate, code)} tevreden.",
+                        f"{lb.item(row.item)}: "
+                        f"{percent(row.estimate, code, 0)} tevreden.",
                         "The contact with the social assistant is rated highly — "
-                        f"{lb.item(row.item).lower()}: "
-                        f"{pct(row.estimate, code)} satisfied.",
+                        f"{lb.item(row.item)}: "
+                        f"{percent(row.estimate, code, 0)} satisfied.",
                     )
                 ),
                 estimate_evidence(row),
@@ -262,8 +259,8 @@ def swoart_input(
                     "strengths",
                     f"contact_positive:{row.item}",
                     {
-                        "nl": f"Contactpersonen welzijn: {label} — {pct(row.estimate, 'nl')}.",
-                        "en": f"Welfare contact persons: {label} — {pct(row.estimate, 'en')}.",
+                        "nl": f"Contactpersonen welzijn: {label} — {percent(row.estimate, 'nl', 0)}.",
+                        "en": f"Welfare contact persons: {label} — {percent(row.estimate, 'en', 0)}.",
                     },
                     estimate_evidence(row),
                     tr(lang, "Bevraging contactpersonen", "Contact-person wave"),
@@ -282,12 +279,12 @@ def swoart_input(
                 both(
                     lambda lb, code, o=o: tr(
                         code,
-                        f"{lb.subject(o.subject)}: slechts {pct(o.estimate, code)} van de gebruikers "
+                        f"{lb.subject(o.subject)}: slechts {percent(o.estimate, code, 0)} van de gebruikers "
                         "is tevreden, "
-                        f"duidelijk onder {pct(below, code)}.",
-                        f"{lb.subject(o.subject)}: only {pct(o.estimate, code)} of its users are "
+                        f"duidelijk onder {percent(below, code, 0)}.",
+                        f"{lb.subject(o.subject)}: only {percent(o.estimate, code, 0)} of its users are "
                         "satisfied, clearly below "
-                        f"{pct(below, code)}.",
+                        f"{percent(below, code, 0)}.",
                     )
                 ),
                 {"estimate": o.estimate, "ci_low": o.ci_low, "ci_high": o.ci_high, "n": o.n},
@@ -312,14 +309,14 @@ def swoart_input(
             both(
                 lambda lb, code, c=c: tr(
                     code,
-                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) scoort "
+                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var)}) scoort "
                     "significant lager "
-                    f"dan de rest op '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} tegenover "
-                    f"{pct(c.estimate_rest, code)}.",
-                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var).lower()}) score "
+                    f"dan de rest op '{lb.item(c.item)}': {percent(c.estimate_group, code, 0)} tegenover "
+                    f"{percent(c.estimate_rest, code, 0)}.",
+                    f"{lb.group(c.group_var, c.group)} ({lb.group_var(c.group_var)}) score "
                     "significantly lower "
-                    f"than the rest on '{lb.item(c.item).lower()}': {pct(c.estimate_group, code)} against "
-                    f"{pct(c.estimate_rest, code)}.",
+                    f"than the rest on '{lb.item(c.item)}': {percent(c.estimate_group, code, 0)} against "
+                    f"{percent(c.estimate_rest, code, 0)}.",
                 )
             ),
             {
@@ -347,14 +344,14 @@ def swoart_input(
             both(
                 lambda lb, code, r=r: tr(
                     code,
-                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) wordt "
+                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var)}) wordt "
                     "minder bereikt: "
-                    f"{pct(r.user_share, code)} van de gebruikers tegenover "
-                    f"{pct(r.population_share, code)} van het register.",
-                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var).lower()}) are "
+                    f"{percent(r.user_share, code, 0)} van de gebruikers tegenover "
+                    f"{percent(r.population_share, code, 0)} van het register.",
+                    f"{lb.group(r.group_var, r.group)} ({lb.group_var(r.group_var)}) are "
                     "reached less: "
-                    f"{pct(r.user_share, code)} of users against {pct(r.population_share, code)} of "
-                    "the register.",
+                    f"{percent(r.user_share, code, 0)} of users against "
+                    f"{percent(r.population_share, code, 0)} of the register.",
                 )
             ),
             {"index": r.index, "index_low": r.ci_low, "index_high": r.ci_high, "n": r.n},
@@ -376,21 +373,21 @@ def swoart_input(
                     lambda lb, code, steps=steps: tr(
                         code,
                         "De trechter naar de maatschappelijk assistent lekt: "
-                        + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps)
+                        + ", ".join(f"{lb.item(s.item)}: {percent(s.share, code, 0)}" for s in steps)
                         + ".",
                         "The funnel to the social assistant leaks: "
-                        + ", ".join(f"{lb.item(s.item).lower()}: {pct(s.share, code)}" for s in steps)
+                        + ", ".join(f"{lb.item(s.item)}: {percent(s.share, code, 0)}" for s in steps)
                         + ".",
                     )
                 ),
                 {
                     "text": {
                         code: "; ".join(
-                            f"{pct(s.share, code)} ({ci_text(s.ci_low, s.ci_high, code)}), n = "
-                            f"{num(s.n, code)}"
+                            f"{percent(s.share, code, 0)} ({ci_text(s.ci_low, s.ci_high, code)}), n = "
+                            f"{number(s.n, code)}"
                             + (
                                 f", {tr(code, 'van vorige stap', 'of previous step')} "
-                                f"{pct(s.conversion, code)}"
+                                f"{percent(s.conversion, code, 0)}"
                                 if s.step > 1
                                 else ""
                             )
@@ -423,10 +420,10 @@ def swoart_input(
             both(
                 lambda lb, code, row=row: tr(
                     code,
-                    f"Veel vraag naar '{lb.item(row.item).lower()}': {pct(row.estimate, code)} wil er "
+                    f"Veel vraag naar '{lb.item(row.item)}': {percent(row.estimate, code, 0)} wil er "
                     "meer informatie of "
                     "ondersteuning over.",
-                    f"Wide interest in '{lb.item(row.item).lower()}': {pct(row.estimate, code)} want "
+                    f"Wide interest in '{lb.item(row.item)}': {percent(row.estimate, code, 0)} want "
                     "more information or "
                     "support on it.",
                 )
@@ -451,11 +448,11 @@ def swoart_input(
                 both(
                     lambda lb, code, o=o, known=known: tr(
                         code,
-                        f"{lb.subject(o.subject)} is weinig bekend ({pct(known.estimate, code)}) maar "
-                        f"{pct(o.estimate, code)} "
+                        f"{lb.subject(o.subject)} is weinig bekend ({percent(known.estimate, code, 0)}) maar "
+                        f"{percent(o.estimate, code, 0)} "
                         "van de gebruikers is tevreden: meer bekendmaken loont.",
-                        f"{lb.subject(o.subject)} is little known ({pct(known.estimate, code)}) but "
-                        f"{pct(o.estimate, code)} "
+                        f"{lb.subject(o.subject)} is little known ({percent(known.estimate, code, 0)}) but "
+                        f"{percent(o.estimate, code, 0)} "
                         "of its users are satisfied: making it better known pays off.",
                     )
                 ),
@@ -511,11 +508,11 @@ def swoart_input(
                     lambda lb, code, w=w: tr(
                         code,
                         f"'{lb.item(w.item)}' daalde significant sinds de vorige bevraging: van "
-                        f"{pct(w.earlier, code)} naar "
-                        f"{pct(w.later, code)}.",
+                        f"{percent(w.earlier, code, 0)} naar "
+                        f"{percent(w.later, code, 0)}.",
                         f"'{lb.item(w.item)}' declined significantly since the previous wave: from "
-                        f"{pct(w.earlier, code)} to "
-                        f"{pct(w.later, code)}.",
+                        f"{percent(w.earlier, code, 0)} to "
+                        f"{percent(w.later, code, 0)}.",
                     )
                 ),
                 {
@@ -555,12 +552,11 @@ def swoart_input(
         goal = getattr(statement, "goal_id", "")
         indicator = getattr(statement, "indicator_id", None)
         evidence = dict(getattr(statement, "evidence", {}) or {})
-        summary = _plan_evidence(evidence)
         add(
             section,
             f"{kind}:{goal}:{indicator or '-'}",
-            {code: f"{goal}: {text.get(code) or text.get('nl', '')}" for code in ("nl", "en")},
-            {"text": dict.fromkeys(("nl", "en"), summary), "plan": evidence},
+            {code: _with_goal(goal, text.get(code) or text.get("nl", "")) for code in ("nl", "en")},
+            {"text": {code: _plan_evidence(evidence, code) for code in ("nl", "en")}, "plan": evidence},
             tr(lang, "Opvolging van het strategisch plan", "Strategic plan follow-up"),
         )
     if not plan_statements:
@@ -583,13 +579,28 @@ def swoart_input(
     return SwoArt(lang, title, sections, notes)
 
 
-def _plan_evidence(evidence: Mapping[str, Any]) -> str:
-    shown = []
-    for key in ("value", "target", "baseline", "period", "wave", "as_of", "status"):
-        value = evidence.get(key)
-        if value is not None and not isinstance(value, (dict, list)):
-            shown.append(f"{key}: {value}")
-    return "; ".join(shown)
+PLAN_STATUS_TEXT = {
+    "reached": {"nl": "doel bereikt", "en": "target reached"},
+    "on_track": {"nl": "op schema", "en": "on track"},
+    "behind": {"nl": "achter op schema", "en": "behind"},
+    "no_data": {"nl": "nog geen meting", "en": "no value yet"},
+    "no_baseline": {"nl": "vertrekpunt nog niet bekend", "en": "baseline not known yet"},
+}
+
+
+def _with_goal(goal: str, text: str) -> str:
+    """The statement with its goal in front, once (a text may already start with it)."""
+    if not goal or text.startswith(f"{goal}:") or text.startswith(f"{goal} "):
+        return text
+    return f"{goal}: {text}"
+
+
+def _plan_evidence(evidence: Mapping[str, Any], lang: str) -> str:
+    """An indicator's standing in words ("Stand: achter op schema"); actions say it in their text."""
+    status = evidence.get("status")
+    if not isinstance(status, str) or status not in PLAN_STATUS_TEXT:
+        return ""
+    return tr(lang, "Stand: ", "Status: ") + PLAN_STATUS_TEXT[status][lang]
 
 
 # --------------------------------------------------------------------------------------------
@@ -646,11 +657,17 @@ def render_pdf(wave: Any, lang: str = "nl", options: AnalysisOptions | None = No
 
 def docx_of(swoart: SwoArt) -> bytes:
     from docx import Document
-    from docx.shared import Pt, RGBColor
+    from docx.shared import Mm, Pt, RGBColor
 
     lang = swoart.lang
     document = Document()
     document.core_properties.title = swoart.title
+    document.core_properties.language = lang
+    # A4 with the print report's margins on every page, the first included.
+    for section in document.sections:
+        section.page_width, section.page_height = Mm(210), Mm(297)
+        section.top_margin, section.bottom_margin = Mm(22), Mm(20)
+        section.left_margin, section.right_margin = Mm(18), Mm(18)
     document.add_heading(swoart.title, level=0)
     for name in SECTIONS:
         document.add_heading(SECTION_TITLES[name][lang], level=1)

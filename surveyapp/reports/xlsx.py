@@ -25,15 +25,20 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from surveyapp.analysis.result import AnalysisResult
+from surveyapp.formatting import date_text, number
 from surveyapp.questionnaire import Questionnaire
 from surveyapp.reports.data import (
+    CI_METHOD_NAMES,
     SUPPRESSED_MARK,
     adjust_name,
     group_label,
+    group_order,
     group_var_label,
     item_labels,
+    measure_label,
     subject_label,
 )
+from surveyapp.reports.notes import analysis_note
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PERCENT = "0.0%"
@@ -61,7 +66,9 @@ class Column:
 
 
 def _sheet_name(name: str, taken: set[str]) -> str:
-    base = _BAD_SHEET_CHARS.sub(" ", name).strip()[:31] or "Sheet"
+    base = _BAD_SHEET_CHARS.sub(" ", name).strip() or "Sheet"
+    if len(base) > 31:  # Excel's limit: cut at a word, and say so
+        base = base[:30].rsplit(" ", 1)[0].rstrip(" ,;–-") + "…"
     candidate, index = base, 2
     while candidate.lower() in taken:
         suffix = f" ({index})"
@@ -172,8 +179,11 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     labels = item_labels(questionnaire, lang) if questionnaire is not None else {}
     fallback = {item.item: item.label for item in result.items}
 
+    def item_text(item: str) -> str:
+        return labels.get(item) or fallback.get(item, item)
+
     def label(row: Any) -> str:
-        return labels.get(row.item) or fallback.get(row.item, row.item)
+        return item_text(row.item)
 
     def gvar(row: Any) -> str:
         return group_var_label(questionnaire, row.group_var, lang) if row.group_var else ""
@@ -184,21 +194,40 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     def subject(row: Any) -> str:
         return subject_label(questionnaire, row.subject, lang)
 
+    def measure(row: Any) -> str:
+        name = "satisfaction_mean" if row.measure == "satisfaction" and row.kind == "mean" else row.measure
+        return measure_label(name, lang)
+
+    def in_group_order(rows: list[Any]) -> list[Any]:
+        """Rows of one group variable with their groups in the questionnaire's order (stable)."""
+        if not rows:
+            return rows
+        groups = list(dict.fromkeys(str(row.group) for row in rows if row.group is not None))
+        rank = {
+            group: index for index, group in enumerate(group_order(questionnaire, rows[0].group_var, groups))
+        }
+        return sorted(rows, key=lambda row: rank.get(str(row.group), -1))
+
     book = _Book()
     wave = result.wave
     title = (wave.title if wave and wave.title else result.questionnaire.title) or ""
     intro = [
         title,
-        _("%(n)s respondents; generated %(at)s", n=result.n_respondents, at=result.generated_at),
+        _(
+            "%(n)s respondents; generated %(at)s",
+            n=number(result.n_respondents, lang),
+            at=date_text(result.generated_at, lang),
+        ),
     ]
 
     def fmt(row: Any) -> str:
         return _share_or_mean(row)
 
+    # Labels, not codes: the item, measure, group variable and group as the questionnaire says them
+    # (the ids are in the CSV and JSON downloads).
     estimate_columns = [
-        Column(_("Item"), lambda r: r.item, width=30),
         Column(_("Label"), label, width=60),
-        Column(_("Measure"), lambda r: r.measure, width=16),
+        Column(_("Measure"), measure, width=22),
         Column(_("Subject"), subject, width=24),
         Column(_("Group variable"), gvar, width=22),
         Column(_("Group"), glabel, width=22),
@@ -213,7 +242,7 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     ci_note = _(
         "Confidence level %(level)s%%, intervals: %(method)s.",
         level=round(100 * result.options.level),
-        method=result.options.ci_method,
+        method=CI_METHOD_NAMES.get(result.options.ci_method, {}).get(lang, result.options.ci_method),
     )
     overall = [row for row in result.estimates if row.group_var is None]
     book.sheet(
@@ -229,15 +258,16 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         if row.group_var is not None and row.group_var not in group_vars:
             group_vars.append(row.group_var)
     for group_var in group_vars:
-        rows = [row for row in result.estimates if row.group_var == group_var]
+        rows = in_group_order([row for row in result.estimates if row.group_var == group_var])
         name = group_var_label(questionnaire, group_var, lang)
+        # The sheet is named by its question (Excel allows 31 characters); the first row says more.
         book.sheet(
-            _("By %(variable)s", variable=group_var),
+            name.rstrip("?").strip(),
             estimate_columns,
             rows,
             suppressed=lambda r: r.suppressed,
             footnotes=[ci_note],
-            intro=[name],
+            intro=[_("By group – %(question)s", question=name)],
         )
 
     headline = result.headline
@@ -245,7 +275,6 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         _("Headline"),
         [
             Column(_("Offering"), lambda r: subject_label(questionnaire, r.subject, lang), width=40),
-            Column(_("Item"), lambda r: r.item, width=30),
             Column(_("Classification"), lambda r: classification_label(r.classification), width=22),
             Column(_("n"), lambda r: r.n, INTEGER, 9, True),
             Column(_("Satisfied (top-2-box)"), lambda r: r.estimate, PERCENT, 14, True),
@@ -294,7 +323,7 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
             Column(_("Users (n)"), lambda r: r.n, INTEGER, 10, True),
             Column(_("Under-reached"), lambda r: _yes(r.under_reached), width=13, numeric=True),
         ],
-        result.reach,
+        _grouped(result.reach, in_group_order),
         suppressed=lambda r: r.suppressed,
         footnotes=[_("Reach index = share among users / share in the register; 1 = equal representation.")],
     )
@@ -311,14 +340,13 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
             Column(_("Share of respondents"), lambda r: r.respondent_share, PERCENT, 12, True),
             Column(_("Representativeness"), lambda r: r.representativeness, DECIMAL, 14, True),
         ],
-        result.response_rates,
+        _grouped(result.response_rates, in_group_order),
         suppressed=lambda r: r.suppressed,
     )
     method = adjust_name(result.options.adjust)
     book.sheet(
         _("Tests"),
         [
-            Column(_("Item"), lambda r: r.item, width=30),
             Column(_("Label"), label, width=50),
             Column(_("Group variable"), gvar, width=22),
             Column(_("Statistic"), lambda r: r.statistic, width=9),
@@ -334,7 +362,6 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     )
     # Rows about one group of one variable start alike: what, which group, hidden or not.
     group_row_key = [
-        Column(_("Item"), lambda r: r.item, width=30),
         Column(_("Label"), label, width=50),
         Column(_("Group variable"), gvar, width=22),
         Column(_("Group"), glabel, width=22),
@@ -354,7 +381,7 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
             Column(_("p"), lambda r: r.p, P_VALUE, 10, True),
             Column(_("p adjusted (%(method)s)", method=method), lambda r: r.p_adjusted, P_VALUE, 14, True),
         ],
-        result.comparisons,
+        _grouped(result.comparisons, in_group_order),
         suppressed=lambda r: r.suppressed,
         footnotes=[_("Each group against the rest of its variable; correction: %(method)s.", method=method)],
     )
@@ -377,8 +404,12 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         )
     weighting = result.weighting
     summary = [
-        (_("Method"), weighting.method, None),
-        (_("Variables"), ", ".join(weighting.variables) or "–", None),
+        (_("Method"), weighting_method_label(weighting.method), None),
+        (
+            _("Variables"),
+            ", ".join(group_var_label(questionnaire, name, lang) for name in weighting.variables) or "–",
+            None,
+        ),
         (_("Iterations"), weighting.iterations, INTEGER),
         (_("Converged"), _yes(weighting.converged), None),
         (_("Largest margin error"), weighting.max_margin_error, "0.00E+00"),
@@ -393,7 +424,11 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
         (_("Finite population correction"), _yes(weighting.fpc), None),
     ]
     summary += [
-        (_("Left out: %(variable)s", variable=item.variable), item.reason, None)
+        (
+            _("Left out: %(variable)s", variable=group_var_label(questionnaire, item.variable, lang)),
+            analysis_note(item.reason, lang, questionnaire, item_text),
+            None,
+        )
         for item in weighting.left_out
     ]
     book.sheet(
@@ -407,9 +442,38 @@ def _render(result: AnalysisResult, questionnaire: Questionnaire | None, lang: s
     book.sheet(
         _("Notes"),
         [Column(_("Note"), lambda r: r, width=120)],
-        [*result.notes, result.suppression.rule],
+        [
+            *(analysis_note(note, lang, questionnaire, item_text) for note in result.notes),
+            suppression_rule(result.suppression.threshold),
+        ],
     )
     return book.bytes()
+
+
+def _grouped(rows: Sequence[Any], order: Callable[[list[Any]], list[Any]]) -> list[Any]:
+    """Rows kept in their order of group variables, each variable's groups in questionnaire order."""
+    by_var: dict[Any, list[Any]] = {}
+    for row in rows:
+        by_var.setdefault(
+            (getattr(row, "item", None), row.group_var, getattr(row, "subject", None)), []
+        ).append(row)
+    return [row for block in by_var.values() for row in (order(block) if block[0].group_var else block)]
+
+
+def weighting_method_label(method: str) -> str:
+    return {"raking": _("raking"), "base": _("base weight N/n"), "none": _("none (unweighted)")}.get(
+        method, method
+    )
+
+
+def suppression_rule(threshold: int) -> str:
+    return _(
+        "A cell with 1 to %(below)s respondents is not shown (primary suppression); within each item "
+        "and group variable more cells are hidden until at least two are hidden and together hold at "
+        "least %(n)s respondents (complementary suppression). Hidden rows carry no numbers and no n.",
+        below=threshold - 1,
+        n=threshold,
+    )
 
 
 def classification_label(value: str) -> str:

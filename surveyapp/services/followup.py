@@ -18,7 +18,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import date
 from functools import lru_cache, partial
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import MaxNLocator
 from sqlalchemy import func, select
 
 from surveyapp import charts
@@ -36,6 +36,7 @@ from surveyapp.plan import (
     ACTION_STATUSES,
     BINDING_FIELDS,
     ActionRecord,
+    Binding,
     Indicator,
     IndicatorView,
     Overview,
@@ -51,6 +52,8 @@ from surveyapp.plan import (
     load_plan,
     parse_period,
 )
+from surveyapp.questionnaire import Questionnaire
+from surveyapp.questionnaire.model import localize
 from surveyapp.services import audit
 
 ANALYSED_STATES = ("closed", "archived")
@@ -574,6 +577,7 @@ class ChartLabels:
     path: str
     target: str
     deadline: str  # already filled in with the deadline
+    lang: str = "nl"  # of the axis numbers
 
 
 def _chart_data(view: IndicatorView) -> dict[str, Any]:
@@ -665,13 +669,74 @@ def indicator_figure(data: Mapping[str, Any], labels: ChartLabels) -> Any:
     values += [v for p in points for v in (p[1], p[3]) if v is not None]
     if data["unit"] == "percent":
         axes.set_ylim(0, 100)
-        axes.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
+        axes.yaxis.set_major_formatter(charts.percent_axis(labels.lang, xmax=100))
     else:
         axes.set_ylim(0, max(values) * 1.15 if max(values) > 0 else 1)
         if data["unit"] == "count":
             axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.yaxis.set_major_formatter(charts.number_axis(labels.lang, 0 if data["unit"] == "count" else 1))
     figure.legend(loc="outside upper left", ncols=3, frameon=False, fontsize=9)
     return figure
+
+
+# --------------------------------------------------------------------------------------------
+# What a survey-bound indicator reads, in words
+# --------------------------------------------------------------------------------------------
+
+
+def wave_questionnaires() -> list[Questionnaire]:
+    """The questionnaires of the waves, newest wave first, each version once (for labels)."""
+    from surveyapp.survey.service import questionnaire_of
+
+    found: dict[int, Questionnaire] = {}
+    for wave in db.session.execute(select(Wave).order_by(Wave.id.desc())).scalars():
+        version = wave.questionnaire_version
+        if version is None or version.id in found:
+            continue
+        try:
+            found[version.id] = questionnaire_of(version)
+        except Exception as exc:  # a label less beats a follow-up page that fails
+            current_app.logger.warning("follow-up: questionnaire of wave %s unreadable: %s", wave.slug, exc)
+    return list(found.values())
+
+
+def binding_text(binding: Binding, questionnaires: Sequence[Questionnaire], lang: str) -> str:
+    """What a survey-bound indicator reads, as the questionnaire says it (never its keys):
+    Gebruik: “Welke aanbodsvormen …” (Hoe oud bent u: Jonger dan 30 jaar)."""
+    from surveyapp.reports.data import measure_label
+
+    base = binding.question.split("/", 1)[0].split("=", 1)[0]
+    questionnaire = next(
+        (q for q in questionnaires if any(question.id == base for question in q.questions)), None
+    )
+    text = measure_label(binding.measure, lang)
+    if questionnaire is None:
+        return text
+    question = questionnaire.question(base)
+    text += f": “{localize(question.label, lang)}”"
+    part = binding.question.split("/", 1)[1] if "/" in binding.question else binding.code
+    named = {item.id: item.label for item in question.items} | {c.code: c.label for c in question.choices}
+    if part and part in named:
+        text += f" – {localize(named[part], lang)}"
+    subject = next((found for found in questionnaire.subjects if found.id == binding.subject), None)
+    if subject is not None:
+        text += f" – {localize(subject.label, lang)}"
+    if binding.group_var is not None:
+        group_question = next(
+            (
+                q
+                for q in questionnaire.questions
+                if q.measure is not None
+                and q.measure.type == "group"
+                and binding.group_var in (q.id, q.measure.register_column)
+            ),
+            None,
+        )
+        if group_question is not None:
+            group = next((c.label for c in group_question.choices if c.code == binding.group), None)
+            variable = localize(group_question.label, lang).rstrip("?").strip()
+            text += f" ({variable}: {localize(group, lang)})" if group else f" ({variable})"
+    return text
 
 
 def plan_statement_dicts(plan: Plan, overview: Overview) -> list[dict[str, Any]]:

@@ -32,6 +32,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from surveyapp.analysis.suppression import CellCount, plan_suppression
 from surveyapp.extensions import db
 from surveyapp.models import Invitation, RegisterPerson, Response, Wave
+from surveyapp.questionnaire import Questionnaire
+from surveyapp.questionnaire.model import localize
 
 LAG_POINTS = 0.05  # a group lags when its rate is more than 5 points below the overall rate ...
 ALPHA = 0.05  # ... and the difference with everyone else is significant at 5 %
@@ -133,6 +135,50 @@ class WaveMonitor:
         return self.daily[-1].cumulative if self.daily else 0
 
 
+@dataclass(frozen=True)
+class GroupLabels:
+    """Register group columns and their values as the questionnaire names them, in its order.
+
+    A column is a group question's ``register_column`` (or its id); a value is one of its answer
+    codes. Columns and values the questionnaire does not know keep their own name.
+    """
+
+    columns: Mapping[str, str]
+    values: Mapping[str, Mapping[str, str]]
+
+    def column(self, column: str) -> str:
+        return self.columns.get(column, column)
+
+    def value(self, column: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return self.values.get(column, {}).get(value, value)
+
+    def column_order(self) -> list[str]:
+        return list(self.columns)
+
+    def value_order(self, column: str) -> list[str]:
+        return list(self.values.get(column, {}))
+
+
+def group_labels(questionnaire: Questionnaire | None, lang: str) -> GroupLabels:
+    """The questionnaire's group questions as labels of register columns and values (pure)."""
+    columns: dict[str, str] = {}
+    values: dict[str, dict[str, str]] = {}
+    for question in questionnaire.questions if questionnaire is not None else ():
+        measure = question.measure
+        if measure is None or measure.type != "group":
+            continue
+        column = measure.register_column or question.id
+        if column in columns:
+            continue
+        columns[column] = localize(question.label, lang).rstrip("?").strip() or column
+        values[column] = {
+            choice.code: localize(choice.label, lang) or choice.code for choice in question.choices
+        }
+    return GroupLabels(columns, values)
+
+
 # --- statistics -------------------------------------------------------------------------------
 
 
@@ -149,9 +195,16 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
 
 
 def group_tables(
-    overall: Overall, counts: Mapping[str, Sequence[tuple[str | None, int, int]]], threshold: int
+    overall: Overall,
+    counts: Mapping[str, Sequence[tuple[str | None, int, int]]],
+    threshold: int,
+    labels: GroupLabels | None = None,
 ) -> list[GroupTable]:
-    """Tables per column from (value, invited, submitted) counts: hidden groups, differences, lags."""
+    """Tables per column from (value, invited, submitted) counts: hidden groups, differences, lags.
+
+    Values come in the questionnaire's answer order when `labels` knows the column, values it does
+    not know after them alphabetically, people without a value last.
+    """
     cells = [
         CellCount("invited", column, value, invited)
         for column, rows in counts.items()
@@ -161,7 +214,15 @@ def group_tables(
     tables = []
     for column, rows in counts.items():
         table_rows = []
-        for value, invited, submitted in sorted(rows, key=lambda r: (r[0] is None, r[0] or "")):
+        known = {code: index for index, code in enumerate(labels.value_order(column) if labels else [])}
+
+        def place(row: tuple[str | None, int, int], known: dict[str, int] = known) -> tuple[int, int, str]:
+            value = row[0]
+            if value is None:
+                return (2, 0, "")
+            return (0, known[value], "") if value in known else (1, 0, value)
+
+        for value, invited, submitted in sorted(rows, key=place):
             hidden = plan.reason("invited", column, value)
             if hidden is not None:
                 table_rows.append(GroupRow(value, None, None, None, None, None, False, hidden))
@@ -307,16 +368,21 @@ def daily_counts(wave: Wave, invited: int) -> list[DayCount]:
     return daily_series(responses_per_day(wave.id), invited, first=wave.opens_on)
 
 
-def monitor_wave(wave: Wave) -> WaveMonitor:
-    """The whole monitoring picture of a wave (read only)."""
+def monitor_wave(wave: Wave, labels: GroupLabels | None = None) -> WaveMonitor:
+    """The whole monitoring picture of a wave (read only); with `labels`, the columns and their
+    values in the questionnaire's order (columns it does not know after them, as before)."""
     overall = overall_counts(wave.id)
     by_column = counts_by_column(group_combinations(wave.id))
-    counts = {column: by_column[column] for column in order_columns(by_column, wave.register_mapping)}
+    ordered = order_columns(by_column, wave.register_mapping)
+    if labels is not None:
+        first = [column for column in labels.column_order() if column in by_column]
+        ordered = first + [column for column in ordered if column not in first]
+    counts = {column: by_column[column] for column in ordered}
     return WaveMonitor(
         wave_id=wave.id,
         threshold=wave.suppression_threshold,
         overall=overall,
-        groups=tuple(group_tables(overall, counts, wave.suppression_threshold)),
+        groups=tuple(group_tables(overall, counts, wave.suppression_threshold, labels)),
         daily=tuple(daily_counts(wave, overall.invited)),
     )
 

@@ -41,6 +41,18 @@ MAX_BYTES = 20 * 1024 * 1024  # a 45,000-person register is about 7 MB as CSV
 MAX_ROWS = 250_000
 MAX_COLUMNS = 500
 MAX_PROBLEMS = 1000  # problems kept for the report; the count is always complete
+# Hostile uploads are refused by these cheap checks before any per-row or per-column work:
+# 500 columns of 400 characters fit a line; a spreadsheet's header line is far shorter.
+MAX_LINE_CHARS = MAX_COLUMNS * 400
+MAX_HEADER_CHARS = MAX_COLUMNS * 200
+# XLSX: what the zip's central directory declares (Python's zipfile never unpacks more than an
+# entry declares, so these bound the work). A 250,000-row sheet unpacks to about 150 MB; sheet
+# XML compresses 5 to 30 times, a zip bomb a thousand times.
+MAX_XLSX_UNPACKED = 256 * 1024 * 1024
+MAX_XLSX_ENTRIES = 1000
+MAX_XLSX_RATIO = 200
+XLSX_RATIO_FREE_BYTES = 1024 * 1024  # small entries (styles, a tiny sheet) may compress well
+MAX_BLANK_SHEET_ROWS = 10_000  # empty rows a sheet may hold on top of max_rows
 BATCH_SIZE = 5000
 
 # Column lengths of RegisterPerson.
@@ -133,6 +145,7 @@ class Table:
     delimiter: str | None = None
     filename: str = ""
     problems: list[Problem] = field(default_factory=list)  # rows whose fields do not fit the header
+    complete: bool = True  # False for a preview (the header and the first rows only)
 
     def index(self, column: str | None) -> int | None:
         """Position of a column, matched case- and space-insensitively."""
@@ -182,13 +195,24 @@ def _suffix(filename: str) -> str:
 
 
 def read_table(
-    data: bytes, filename: str = "", *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS
+    data: bytes,
+    filename: str = "",
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_rows: int = MAX_ROWS,
+    preview_rows: int | None = None,
 ) -> Table:
     """Read an uploaded CSV or XLSX file into a :class:`Table`.
 
     Raises :class:`RegisterFileError` when the file cannot be a table: not CSV/XLSX, too
     large, empty, undecodable, no header line or duplicate column names. Rows whose number
     of fields does not fit the header end up in ``Table.problems`` (with their line).
+
+    Every limit that a hostile file could abuse (columns, line length, rows, the unpacked size
+    and compression ratio of a workbook) is checked first, on the raw text or the zip's
+    directory, so such a file is refused in a fraction of a second. With ``preview_rows`` only
+    the header and that many rows are parsed (``Table.complete`` is then False): enough for a
+    planner to choose the columns, bounded however large the file.
     """
     if len(data) > max_bytes:
         raise _file_error(
@@ -205,7 +229,8 @@ def read_table(
         raise _file_error(_("this is an old Excel workbook (.xls): save it as .xlsx or as CSV and try again"))
     if data.startswith(b"PK\x03\x04"):
         if suffix in TEXT_SUFFIXES | XLSX_SUFFIXES:
-            table = _read_xlsx(data, max_rows)
+            check_workbook_archive(data)
+            table = _read_xlsx(data, max_rows, preview_rows)
             table.filename = filename
             return table
         raise _file_error(_not_a_table(suffix))
@@ -214,10 +239,108 @@ def read_table(
     if suffix not in TEXT_SUFFIXES:
         raise _file_error(_not_a_table(suffix))
     text, encoding = _decode(data)
-    table = _read_csv(text, max_rows)
+    check_text_shape(text, max_rows)
+    table = _read_csv(text, max_rows, preview_rows)
     table.encoding = encoding
     table.filename = filename
     return table
+
+
+def check_text_shape(text: str, max_rows: int = MAX_ROWS) -> None:
+    """Refuse a CSV text whose header, lines or line count are beyond the limits, before parsing.
+
+    Runs at the speed of ``str.find``/``str.count``: the header line is found within its
+    limit, its delimiters counted (an exact count by the CSV parser only when a delimiter
+    occurs more than ``MAX_COLUMNS`` times), the lines counted and measured.
+    """
+    start = len(text) - len(text.lstrip("\r\n"))
+    end = text.find("\n", start, start + MAX_HEADER_CHARS + 1)
+    if end == -1 and len(text) - start > MAX_HEADER_CHARS:
+        raise _file_error(
+            _(
+                "the first line is longer than %(max)s characters: this is not a table with column names "
+                "(or it has far more than %(columns)d columns)",
+                max=f"{MAX_HEADER_CHARS:,}",
+                columns=MAX_COLUMNS,
+            ),
+            line=1,
+        )
+    header = text[start : end if end != -1 else len(text)]
+    for delimiter in DELIMITERS:
+        if header.count(delimiter) >= MAX_COLUMNS:
+            fields = next(csv.reader([header], delimiter=delimiter), [])
+            if len(fields) > MAX_COLUMNS:
+                raise _file_error(
+                    _("the first line has more than %(max)d columns", max=MAX_COLUMNS),
+                    line=text.count("\n", 0, start) + 1,
+                )
+    # Lines, not rows: a value may hold a line break, and blank lines do not count as rows.
+    body = text.strip()
+    lines = body.count("\n") + 1 - body.count("\n\n") - body.count("\n\r\n")
+    if lines > max_rows + 1:
+        raise _file_error(_too_many_rows(max_rows))
+    # A line longer than the limit covers a whole window of half the limit (aligned to
+    # multiples of it) without a line break: a few hundred str.find calls for 20 MB.
+    half = MAX_LINE_CHARS // 2
+    for window in range(0, len(text) - half + 1, half):
+        if text.find("\n", window, window + half) != -1:
+            continue
+        line_start = text.rfind("\n", 0, window) + 1
+        line_end = text.find("\n", window)
+        if (len(text) if line_end == -1 else line_end) - line_start > MAX_LINE_CHARS:
+            raise _file_error(
+                _(
+                    "this line is longer than %(max)s characters (more than %(columns)d columns?)",
+                    max=f"{MAX_LINE_CHARS:,}",
+                    columns=MAX_COLUMNS,
+                ),
+                line=text.count("\n", 0, line_start) + 1,
+            )
+
+
+def check_workbook_archive(data: bytes) -> None:
+    """Refuse an XLSX whose zip directory promises too much, before openpyxl opens it.
+
+    Only the central directory is read: the entry count, the total unpacked size and each
+    entry's compression ratio. Python's zipfile never unpacks more than an entry declares,
+    so a zip bomb that lies about its sizes fails its checksum instead of filling memory.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise _file_error(
+            _("the file cannot be read as an Excel workbook (.xlsx); save it again as .xlsx or CSV")
+        ) from exc
+    if len(entries) > MAX_XLSX_ENTRIES:
+        raise _file_error(
+            _(
+                "the workbook holds more than %(max)d parts: this is not a normal Excel file",
+                max=MAX_XLSX_ENTRIES,
+            )
+        )
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise _file_error(
+            _(
+                "the workbook unpacks to %(size)s MB; the limit is %(limit)s MB",
+                size=f"{unpacked / 1_048_576:,.0f}",
+                limit=f"{MAX_XLSX_UNPACKED / 1_048_576:,.0f}",
+            )
+        )
+    for entry in entries:
+        if entry.file_size > XLSX_RATIO_FREE_BYTES and entry.file_size > MAX_XLSX_RATIO * max(
+            entry.compress_size, 1
+        ):
+            raise _file_error(
+                _(
+                    "a part of the workbook is compressed more than %(ratio)d times (a zip bomb?): "
+                    "save it again as .xlsx or CSV",
+                    ratio=MAX_XLSX_RATIO,
+                )
+            )
+    if not any(entry.filename == "xl/workbook.xml" for entry in entries):
+        raise _file_error(_("the file is a zip archive but not an Excel workbook (.xlsx)"))
 
 
 def _not_a_table(suffix: str) -> str:
@@ -305,8 +428,9 @@ def _detect_delimiter(text: str) -> str:
     return sniffed if best_score == (0, 0) and sniffed else best
 
 
-def _read_csv(text: str, max_rows: int) -> Table:
+def _read_csv(text: str, max_rows: int, preview_rows: int | None = None) -> Table:
     delimiter = _detect_delimiter(text)
+    complete = True
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
     records: list[tuple[int, list[str]]] = []
     previous_line = 0
@@ -316,15 +440,21 @@ def _read_csv(text: str, max_rows: int) -> Table:
             previous_line = reader.line_num
             if not (record and record[0].strip()) and not "".join(record).strip():
                 continue  # a blank line, or only delimiters
+            if len(record) > MAX_COLUMNS and "".join(record[MAX_COLUMNS:]).strip():
+                raise _file_error(_("this row has more than %(max)d columns", max=MAX_COLUMNS), line=line)
             records.append((line, record))
             if len(records) > max_rows + 1:
                 raise _file_error(_too_many_rows(max_rows))
+            if preview_rows is not None and len(records) > preview_rows:
+                complete = False
+                break
     except csv.Error as exc:
         raise _file_error(
             _("the file cannot be read as CSV: %(error)s", error=str(exc)), line=reader.line_num
         ) from exc
     table = _table_from_records(records, kind="csv")
     table.delimiter = delimiter
+    table.complete = complete
     return table
 
 
@@ -350,7 +480,7 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _read_xlsx(data: bytes, max_rows: int) -> Table:
+def _read_xlsx(data: bytes, max_rows: int, preview_rows: int | None = None) -> Table:
     import openpyxl  # defusedxml is installed, so openpyxl parses the XML safely
 
     try:
@@ -368,7 +498,10 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
         if hasattr(sheet, "reset_dimensions"):
             sheet.reset_dimensions()  # the declared size may be wrong (or huge): read what is there
         records: list[tuple[int, list[str]]] = []
+        complete = True
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > max_rows + 1 + MAX_BLANK_SHEET_ROWS:
+                raise _file_error(_too_many_rows(max_rows))
             if len(values) > MAX_COLUMNS and any(v not in (None, "") for v in values[MAX_COLUMNS:]):
                 raise _file_error(
                     _("the worksheet has more than %(max)d columns", max=MAX_COLUMNS), line=number
@@ -379,6 +512,9 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
             records.append((number, cells))
             if len(records) > max_rows + 1:
                 raise _file_error(_too_many_rows(max_rows))
+            if preview_rows is not None and len(records) > preview_rows:
+                complete = False
+                break
     except RegisterFileError:
         raise
     except Exception as exc:
@@ -389,7 +525,9 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
     if records:
         width = max(len(cells) for _, cells in records)
         records = [(line, cells + [""] * (width - len(cells))) for line, cells in records]
-    return _table_from_records(records, kind="xlsx")
+    table = _table_from_records(records, kind="xlsx")
+    table.complete = complete
+    return table
 
 
 _NUMBER = re.compile(r"^[+-]?\d+([.,]\d+)?$")
@@ -1591,6 +1729,9 @@ def purge_personal_data(
         .execution_options(synchronize_session=False)
     )
     people = int(outcome.rowcount or 0)  # type: ignore[attr-defined]
+    from surveyapp.services.register_jobs import forget_results
+
+    forget_results(wave)  # the reports of register jobs quote the file's values
     wave.personal_data_purged_at = now
     audit.record(
         "personal_data_purged",

@@ -71,6 +71,10 @@ class ResponseImportError(ValueError):
     """Responses cannot be imported into this wave at all (e.g. an archived wave)."""
 
 
+class WebResponsesError(ResponseImportError):
+    """The wave has web responses and the importer is not an admin."""
+
+
 @dataclass(frozen=True)
 class ColumnRole:
     """What one file column holds."""
@@ -417,15 +421,30 @@ def import_responses(
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
     via: str = "web",
+    allow_web_responses: bool = False,
 ) -> ResponseImportResult:
     """Validate a responses file against the wave's questionnaire and store it (no commit).
 
     Nothing is stored when any row has a problem. A wave that already has imported responses
     only takes a new file with ``replace`` (which deletes the earlier imported ones), so
     importing the same file twice never doubles the responses.
+
+    A wave that respondents have answered on the web takes imported responses only with
+    ``allow_web_responses`` (an admin's decision): mixed in unseen, outside answers would
+    change the results of a live survey.
     """
     if wave.state == "archived":
         raise ResponseImportError(_("wave %(wave)s is archived: its responses cannot change", wave=wave.slug))
+    web = web_response_count(wave)
+    if web and not allow_web_responses:
+        raise WebResponsesError(
+            _(
+                "wave %(wave)s already has %(count)d responses from the web: only an admin may import "
+                "responses into it",
+                wave=wave.slug,
+                count=web,
+            )
+        )
     questionnaire = questionnaire_of(wave.questionnaire_version)
     fallback = default_date or wave.closes_on or wave.opens_on or date.today()
     language = "nl" if "nl" in questionnaire.languages else questionnaire.languages[0]
@@ -500,8 +519,20 @@ def import_responses(
         replaced=result.replaced,
         warnings=result.warning_count,
         via=via,
+        **({"web_responses": web} if web else {}),
     )
     return result
+
+
+def web_response_count(wave: Wave) -> int:
+    """How many responses of the wave came from the web form (not from an import)."""
+    return int(
+        db.session.execute(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.wave_id == wave.id, Response.source != "import")
+        ).scalar_one()
+    )
 
 
 def answer_columns(questionnaire: Questionnaire) -> Sequence[str]:

@@ -11,11 +11,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, select
+from sqlalchemy import case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from surveyapp.extensions import db
-from surveyapp.models import AUDIENCES, AccessToken, Invitation, QuestionnaireVersion, RegisterPerson, Wave
+from surveyapp.models import (
+    AUDIENCES,
+    AccessToken,
+    DraftAnswers,
+    Invitation,
+    QuestionnaireVersion,
+    RegisterPerson,
+    Wave,
+)
 from surveyapp.questionnaire import QuestionnaireError, load_questionnaire
 from surveyapp.services.questionnaires import freeze, store_file
 from surveyapp.survey import pending
@@ -97,6 +105,8 @@ def set_state(wave: Wave, new_state: str) -> None:
             pending.release_all(wave)
         except pending.PendingUnreadableError as exc:
             raise WaveStateError(f"the wave stays open: {exc}") from exc
+        # Drafts of people who did not submit go with the close (they are nobody's answers).
+        delete_unsubmitted_drafts(wave.id)
     wave.state = new_state
 
 
@@ -134,6 +144,21 @@ def open_wave(wave: Wave) -> int:
     before = count_invitations(wave.id)
     set_state(wave, "open")
     return count_invitations(wave.id) - before
+
+
+def delete_unsubmitted_drafts(wave_id: int) -> int:
+    """Drop the drafts of everyone who did not submit: nobody can finish them any more, and kept
+    answers, sealed or not, are answers a backup or a leaked key could still give away.
+
+    A wave that is opened again starts those people on an empty questionnaire.
+    """
+    of_wave = select(Invitation.id).where(Invitation.wave_id == wave_id)
+    deleted = db.session.execute(
+        delete(DraftAnswers)
+        .where(DraftAnswers.invitation_id.in_(of_wave))
+        .execution_options(synchronize_session=False)
+    )
+    return int(deleted.rowcount)  # type: ignore[attr-defined]
 
 
 def count_register(wave_id: int) -> int:

@@ -7,11 +7,11 @@ wrong survey link, so the page reveals nothing about which tokens exist.
 
 from __future__ import annotations
 
-from flask import abort, render_template, request, session
+from flask import abort, render_template, session
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
-from surveyapp.extensions import db, limiter
+from surveyapp.extensions import db, limiter, token_rate_key
 from surveyapp.models import Invitation
 from surveyapp.survey import bp, service, views
 
@@ -33,14 +33,10 @@ def _invitation(token: str) -> Invitation:
     return invitation
 
 
-def _token_key() -> str:
-    return service.hash_token(request.view_args.get("token", "") if request.view_args else "")
-
-
 # As for the survey link: generous per address (a whole office shares one), tight per token.
 @bp.get("/s/<token>/opt-out")
 @limiter.limit("300 per minute;5000 per hour")
-@limiter.limit("30 per minute", key_func=_token_key)
+@limiter.limit("30 per minute", key_func=token_rate_key)
 def opt_out(token: str) -> str:
     invitation = _invitation(token)
     if invitation.opted_out:
@@ -50,7 +46,7 @@ def opt_out(token: str) -> str:
 
 @bp.post("/s/<token>/opt-out")
 @limiter.limit("300 per minute;5000 per hour")
-@limiter.limit("30 per minute", key_func=_token_key)
+@limiter.limit("30 per minute", key_func=token_rate_key)
 def opt_out_confirm(token: str) -> tuple[str, int]:
     invitation = _invitation(token)
     form = OptOutForm()

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from surveyapp import crypto
 from surveyapp.extensions import db
 from surveyapp.models import AccessToken, DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.pool import HeldConnections
@@ -126,7 +127,7 @@ def start(invitation: Invitation) -> DraftAnswers:
         invitation.started_on = today()
     draft = draft_of(invitation.id)
     if draft is None:
-        draft = DraftAnswers(invitation_id=invitation.id, answers={}, pages_done=[])
+        draft = DraftAnswers(invitation_id=invitation.id, sealed=seal_empty_draft(invitation.id))
         db.session.add(draft)
         db.session.flush()
     return draft
@@ -191,7 +192,9 @@ def open_link(token: str) -> OpenedLink:
         if state == "ok":
             if draft_id is None:
                 create = _CREATE_DRAFT[connection.dialect.name]
-                connection.execute(create, {"invitation_id": invitation_id, "answers": {}, "pages_done": []})
+                connection.execute(
+                    create, {"invitation_id": invitation_id, "sealed": seal_empty_draft(invitation_id)}
+                )
             if started_on is None:
                 connection.execute(_MARK_STARTED, {"invitation_id": invitation_id, "today": today()})
     return OpenedLink(state, invitation_id, language, tuple(languages or ()))
@@ -244,8 +247,33 @@ class DraftState:
     def of(
         cls, answers: Any, pages_done: Any, current_page: str | None, revision: int | None = 0
     ) -> DraftState:
-        """From a draft row's values (JSON columns may be NULL), as fresh containers."""
+        """From plain stored values (a preview's JSON columns may be NULL), as fresh containers."""
         return cls(dict(answers or {}), list(pages_done or []), current_page, revision or 0)
+
+
+def seal_draft(
+    invitation_id: int, answers: dict[str, Any], pages_done: list[str], current_page: str | None
+) -> str:
+    """A draft's contents as stored in ``draft_answers.sealed`` (see ``surveyapp.crypto``)."""
+    return crypto.keys().seal_draft(invitation_id, crypto.DraftContents(answers, pages_done, current_page))
+
+
+def seal_empty_draft(invitation_id: int) -> str:
+    return crypto.keys().seal_draft(invitation_id, crypto.EMPTY_DRAFT)
+
+
+def decrypt_draft(invitation_id: int, sealed: str, revision: int | None = 0) -> DraftState:
+    """A stored draft's contents (raises ``crypto.SealError`` when no configured key opens it)."""
+    contents = crypto.keys().open_draft(invitation_id, sealed)
+    return DraftState(contents.answers, contents.pages_done, contents.current_page, revision or 0)
+
+
+def draft_answers_of(invitation_id: int) -> dict[str, Any] | None:
+    """The answers of an invitation's draft (None without a draft), read in the caller's session."""
+    row = db.session.execute(
+        select(DraftAnswers.sealed).where(DraftAnswers.invitation_id == invitation_id)
+    ).one_or_none()
+    return None if row is None else decrypt_draft(invitation_id, row.sealed).answers
 
 
 AUTOCOMMIT_ENGINE = "surveyapp.autocommit_engine"
@@ -339,7 +367,7 @@ def _compiled_for_psycopg(
 
 _DRAFTS = DraftAnswers.__table__
 _LOCK_DRAFT = (
-    select(_DRAFTS.c.answers, _DRAFTS.c.pages_done, _DRAFTS.c.current_page, _DRAFTS.c.revision)
+    select(_DRAFTS.c.sealed, _DRAFTS.c.revision)
     .where(_DRAFTS.c.invitation_id == bindparam("invitation_id"))
     .with_for_update()
 )
@@ -350,13 +378,7 @@ _STORE_DRAFT = (
     update(_DRAFTS)
     .where(_DRAFTS.c.invitation_id == bindparam("of_invitation"))
     .where(_DRAFTS.c.revision == bindparam("read_revision"))
-    .values(
-        answers=bindparam("new_answers", type_=_DRAFTS.c.answers.type),
-        pages_done=bindparam("new_pages_done", type_=_DRAFTS.c.pages_done.type),
-        current_page=bindparam("new_current_page"),
-        updated_at=bindparam("new_updated_at", type_=_DRAFTS.c.updated_at.type),
-        revision=_DRAFTS.c.revision + 1,
-    )
+    .values(sealed=bindparam("new_sealed"), revision=_DRAFTS.c.revision + 1)
 )
 
 
@@ -365,7 +387,7 @@ def lock_draft(invitation_id: int) -> DraftState | None:
     row = db.session.execute(_LOCK_DRAFT, {"invitation_id": invitation_id}).one_or_none()
     if row is None:
         return None
-    return DraftState.of(*row)
+    return decrypt_draft(invitation_id, *row)
 
 
 def save_page(
@@ -388,10 +410,7 @@ def save_page(
         {
             "of_invitation": invitation_id,
             "read_revision": draft.revision,
-            "new_answers": answers,
-            "new_pages_done": done,
-            "new_current_page": current_page,
-            "new_updated_at": datetime.now(UTC),
+            "new_sealed": seal_draft(invitation_id, answers, done, current_page),
         },
     )
     return answers if stored.rowcount == 1 else None

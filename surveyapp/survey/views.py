@@ -14,19 +14,28 @@ from markupsafe import Markup
 from sqlalchemy import bindparam, select
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from surveyapp.extensions import db, limiter
+from surveyapp import crypto
+from surveyapp.extensions import db, limiter, token_rate_key
 from surveyapp.forms import PageForm, build_page_form, page_answers, page_form_class
 from surveyapp.lru import LRU
 from surveyapp.models import DraftAnswers, Invitation, QuestionnaireVersion, Wave
 from surveyapp.questionnaire.model import Page, Questionnaire, localize
 from surveyapp.survey import bp, pending, preview, service
 
-SESSION_KEY = "invitation_id"
+# The session cookie is signed, not encrypted: anyone holding it can read it. It carries a sealed
+# handle (surveyapp.crypto), new at every link opening, rather than the invitation's row id, which
+# a database reader could look up.
+SESSION_KEY = "respondent"
 # A planner's preview of a draft wave (surveyapp.survey.preview) instead of an invitation.
 PREVIEW_KEY = "preview_id"
 # Set at submit, when the invitation leaves the session: the browser's back button and a
 # bookmarked page then show "already answered" instead of "open your personal link".
 SUBMITTED_KEY = "submitted"
+
+
+def session_handle(invitation_id: int) -> str:
+    """What the session cookie holds for a respondent: meaningless without the server's key."""
+    return crypto.keys().seal_handle(invitation_id)
 
 
 @dataclass(frozen=True)
@@ -86,9 +95,9 @@ _VISIT = (
     .join(_VERSIONS, _VERSIONS.c.id == _WAVES.c.questionnaire_version_id)
     .where(_INVITATIONS.c.id == bindparam("invitation_id"))
 )
-_VISIT_WITH_DRAFT = _VISIT.add_columns(
-    _DRAFTS.c.id, _DRAFTS.c.answers, _DRAFTS.c.pages_done, _DRAFTS.c.current_page, _DRAFTS.c.revision
-).outerjoin(_DRAFTS, _DRAFTS.c.invitation_id == _INVITATIONS.c.id)
+_VISIT_WITH_DRAFT = _VISIT.add_columns(_DRAFTS.c.id, _DRAFTS.c.sealed, _DRAFTS.c.revision).outerjoin(
+    _DRAFTS, _DRAFTS.c.invitation_id == _INVITATIONS.c.id
+)
 
 
 def withdrawn_text() -> str:
@@ -109,8 +118,8 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     preview_id = session.get(PREVIEW_KEY)
     if isinstance(preview_id, int):
         return _current_preview(preview_id, transaction=transaction)
-    invitation_id = session.get(SESSION_KEY)
-    row: Any = None  # a Row of nine columns, five more with the draft
+    invitation_id = crypto.keys().open_handle(session.get(SESSION_KEY))
+    row: Any = None  # a Row of nine columns, three more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
         params = {"invitation_id": invitation_id}
@@ -133,7 +142,13 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
     if with_draft and row[9] is not None:
-        draft = service.DraftState.of(*row[10:14])
+        try:
+            draft = service.decrypt_draft(invitation_id, row[10], row[11])
+        except crypto.SealError:
+            # Only when the keys changed without the old one among the fallbacks: say so
+            # rather than overwrite the saved answers with an empty draft.
+            current_app.logger.error("a draft could not be opened: is DRAFT_KEY or SECRET_KEY changed?")
+            abort(503)  # "please try again later": nothing saved is touched
     return Visit(
         invitation_id=invitation_id,
         wave_id=wave_id,
@@ -192,13 +207,9 @@ def _started_draft(visit: Visit) -> service.DraftState:
     invitation = db.session.get(Invitation, visit.invitation_id)
     assert invitation is not None  # _current just read it
     draft = service.start(invitation)
-    state = service.DraftState.of(draft.answers, draft.pages_done, draft.current_page, draft.revision)
+    state = service.decrypt_draft(invitation.id, draft.sealed, draft.revision)
     db.session.commit()
     return state
-
-
-def _token_key() -> str:
-    return service.hash_token(request.view_args.get("token", "") if request.view_args else "")
 
 
 # Generous per address, because a whole office answers from behind one NAT (500 respondents an
@@ -206,7 +217,7 @@ def _token_key() -> str:
 # anyway: these limits keep a flood from hurting everyone else.
 @bp.get("/s/<token>")
 @limiter.limit("300 per minute;5000 per hour")
-@limiter.limit("30 per minute", key_func=_token_key)
+@limiter.limit("30 per minute", key_func=token_rate_key)
 def open_link(token: str) -> Any:
     """A personal link: remember the invitation in the session and move the token out of the URL."""
     opened = service.open_link(token)
@@ -219,7 +230,7 @@ def open_link(token: str) -> Any:
     if opened.state == "withdrawn":
         abort(410, withdrawn_text())
     session.pop(PREVIEW_KEY, None)
-    session[SESSION_KEY] = opened.invitation_id
+    session[SESSION_KEY] = session_handle(opened.invitation_id)
     if "lang" not in session and opened.language in opened.languages:
         session["lang"] = opened.language
     return redirect(url_for("survey.welcome"))
@@ -227,7 +238,7 @@ def open_link(token: str) -> Any:
 
 @bp.get("/preview/<token>")
 @limiter.limit("300 per minute;5000 per hour")
-@limiter.limit("30 per minute", key_func=_token_key)
+@limiter.limit("30 per minute", key_func=token_rate_key)
 def open_preview(token: str) -> Any:
     """A planner's preview link: like a personal link, but the answers count nowhere."""
     opened = preview.open_link(token)

@@ -22,7 +22,7 @@ from surveyapp.extensions import db
 from surveyapp.models import DraftAnswers, PendingSubmission, Response
 from surveyapp.questionnaire import Question, Questionnaire, load_questionnaire, localize
 from surveyapp.survey import pending
-from surveyapp.survey.service import check_token
+from surveyapp.survey.service import DraftState, check_token, decrypt_draft
 from tests.browser.conftest import ARTIFACTS, AXE, QUESTIONNAIRE, LiveApp
 
 pytestmark = pytest.mark.browser
@@ -312,15 +312,15 @@ def assert_stored(live: LiveApp, language: str, given: dict[str, Any]) -> None:
         assert stored.get(key) == value, f"{key}: stored {stored.get(key)!r}, answered {value!r}"
 
 
-def draft_of(live: LiveApp, token: str) -> DraftAnswers:
+def draft_of(live: LiveApp, token: str) -> DraftState:
+    """The person's draft, opened with the app's key (the database holds only its ciphertext)."""
     with live.app.app_context():
         invitation = check_token(token).invitation
         assert invitation is not None
         draft = db.session.execute(
             select(DraftAnswers).where(DraftAnswers.invitation_id == invitation.id)
         ).scalar_one()
-        db.session.expunge(draft)
-        return draft
+        return decrypt_draft(invitation.id, draft.sealed, draft.revision)
 
 
 def finish(person: Respondent, audit: Audit, live: LiveApp, token: str, thanks: str) -> None:

@@ -32,7 +32,7 @@ from werkzeug.serving import make_server
 from surveyapp.extensions import db
 from surveyapp.models import Response
 from tests.browser.conftest import launch
-from tests.conftest import make_app
+from tests.conftest import close_open_waves, make_app
 from tests.test_auth import PASSWORD, make_users
 from tests.test_invitations import SLUG, make_mail_wave
 from tests.tls_proxy import TLSProxy, tls_proxy
@@ -200,10 +200,6 @@ def test_planner_and_respondent_over_https(behind_tls: tuple[Flask, TLSProxy], t
     assert status == 302 and page.url == f"{base}/survey/thanks", page.url
     respondent.close()
 
-    with app.app_context():
-        stored = db.session.execute(select(Response)).scalars().all()
-        assert len(stored) == 1
-        assert stored[0].answers["status"] == "actief" and stored[0].answers["suggestie"] == "Over TLS"
     # Every request reached the app through the proxy, which said it came over TLS.
     assert proxy.forwarded and all(h["X-Forwarded-Proto"] == "https" for h in proxy.forwarded)
 
@@ -219,3 +215,10 @@ def test_planner_and_respondent_over_https(behind_tls: tuple[Flask, TLSProxy], t
     assert posted_status(page, lambda: page.locator(NEXT).click()) == 400
     assert any(words in page.locator("main").inner_text() for words in EXPIRED)
     strict.close()
+
+    # The submitted answers became an anonymous response (at the latest when the wave closes).
+    close_open_waves(app)
+    with app.app_context():
+        stored = db.session.execute(select(Response)).scalars().all()
+        assert len(stored) == 1
+        assert stored[0].answers["status"] == "actief" and stored[0].answers["suggestie"] == "Over TLS"

@@ -38,6 +38,7 @@ PLAN_ID = "strategisch-plan-2022-2025"
 PAGES = {
     "results": f"/planner/waves/{WAVE_SLUG}/results",
     "results-by-age": f"/planner/waves/{WAVE_SLUG}/results?group=leeftijd",
+    "microdata": f"/planner/waves/{WAVE_SLUG}/results/microdata",
     "waves": "/planner/waves/",
     "wave": f"/planner/waves/{WAVE_SLUG}",
     "wave-monitor": f"/planner/waves/{WAVE_SLUG}/monitor",
