@@ -125,6 +125,9 @@ class Invitation(db.Model):  # type: ignore[name-defined]
     # Whether, never when: a submission date here could be matched to Response.submitted_on
     # (on a day with one submission, that would name the respondent).
     submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when a register update of an open wave no longer lists the person (they left): no
+    # more mails, and the personal link shows that it no longer works. Cleared when they return.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     person: Mapped[RegisterPerson] = relationship()
     wave: Mapped[Wave] = relationship()

@@ -414,14 +414,17 @@ def test_remove_missing_and_dry_run(app: Flask) -> None:
         assert "10007" not in people_of(wave.id)
 
 
-def test_register_is_frozen_once_the_wave_opens(app: Flask) -> None:
+def test_register_changes_only_by_delta_import_once_the_wave_opens(app: Flask) -> None:
     with app.app_context():
         wave = make_wave()
         assert import_file(wave, "staff_cp1252.csv").ok
         set_state(wave, "open")
         assert wave.base_population == 6
-        with pytest.raises(RegisterStateError, match="frozen"):
+        with pytest.raises(RegisterStateError, match="--delta"):
             import_file(wave, "staff_cp1252_updated.csv")
+        set_state(wave, "closed")
+        with pytest.raises(RegisterStateError, match="frozen"):
+            import_file(wave, "staff_cp1252_updated.csv", delta=True)
 
 
 def test_contact_persons_use_the_same_import(app: Flask) -> None:
@@ -695,8 +698,14 @@ def test_register_pages_need_the_planner_role_and_a_draft_wave(app: Flask) -> No
     for hostile in ("a%00b", "x" * 65, "%0a"):  # never a 500 (PostgreSQL refuses a NUL byte)
         assert planner.get(f"/planner/waves/{hostile}/register").status_code in {400, 404}
         assert planner.post(f"/planner/waves/{hostile}/responses/import").status_code in {400, 404}
+    open_page = planner.get("/planner/waves/reg-2026/register")
+    assert open_page.status_code == 200 and "upload the whole current register" in open_page.text
+    with app.app_context():
+        wave = db.session.execute(select(Wave).where(Wave.slug == "reg-2026")).scalar_one()
+        set_state(wave, "closed")
+        db.session.commit()
     frozen = planner.get("/planner/waves/reg-2026/register")
-    assert frozen.status_code == 200 and "frozen" in frozen.get_data(as_text=True)
+    assert frozen.status_code == 200 and "can no longer change" in frozen.get_data(as_text=True)
     refused = post_file(planner, "/planner/waves/reg-2026/register", "staff_cp1252_updated.csv")
     assert refused.status_code == 409
     with app.app_context():

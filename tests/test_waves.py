@@ -90,6 +90,15 @@ def post_state(client: FlaskClient, slug: str, to: str):  # type: ignore[no-unty
     return client.post(f"/planner/waves/{slug}/state", data={"to": to})
 
 
+def add_people(app: Flask, slug: str, count: int = 3) -> None:
+    """A small register, so the wave may open (an empty register is refused)."""
+    with app.app_context():
+        wave = wave_by_slug(slug)
+        assert wave is not None
+        add_register(wave, (RegisterRow(f"p{i}", f"p{i}@example.org", "nl", {}) for i in range(count)))
+        db.session.commit()
+
+
 def test_planner_creates_edits_and_runs_a_wave(app: Flask, planner: FlaskClient) -> None:
     page = planner.get("/planner/waves/new")
     assert page.status_code == 200
@@ -139,6 +148,7 @@ def test_planner_creates_edits_and_runs_a_wave(app: Flask, planner: FlaskClient)
     assert refused.status_code == 409 and "A draft wave cannot become closed" in refused.text
     assert post_state(planner, "gerechtigden-2026", "vanished").status_code == 400
 
+    add_people(app, "gerechtigden-2026")
     assert post_state(planner, "gerechtigden-2026", "open").status_code == 302
     wave = get_wave(app, "gerechtigden-2026")
     assert wave.state == "open" and wave.questionnaire_version.frozen_at is not None
@@ -403,6 +413,7 @@ def test_questionnaire_version_is_frozen_when_the_wave_opens(
     app: Flask, planner: FlaskClient, qdir: Path
 ) -> None:
     assert planner.post("/planner/waves/new", data=wave_form()).status_code == 302
+    add_people(app, "gerechtigden-2026")
     assert post_state(planner, "gerechtigden-2026", "open").status_code == 302
     opened = get_wave(app, "gerechtigden-2026")
     frozen_hash = opened.questionnaire_version.content_hash
@@ -497,8 +508,10 @@ def test_cli_creates_opens_repeats_lists_and_archives(app: Flask, qdir: Path) ->
     assert run("create", "--questionnaire", "nope.yaml", "--slug", "n-2026", "--title", "N").exit_code != 0
 
     assert run("close", "cli-2026").exit_code != 0  # a draft cannot close
+    add_people(app, "cli-2026")
     opened = run("open", "cli-2026")
     assert opened.exit_code == 0 and "draft -> open" in opened.output
+    assert "3 invitation(s) created" in opened.output
     assert run("close", "cli-2026").exit_code == 0
     repeated = run("repeat", "cli-2026", "--slug", "cli-2027", "--title", "CLI wave 2027")
     assert repeated.exit_code == 0, repeated.output

@@ -136,6 +136,13 @@ def echo_margins(margins: Sequence[Margin]) -> None:
     help="A column of birth years (or dates of birth) to turn into the age bands of the age question.",
 )
 @click.option("--remove-missing", is_flag=True, help="Remove people of the wave who are not in the file.")
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="For an OPEN wave: FILE is the whole current register. New people are added and invited "
+    "(their mail goes with the next `invitations send`); people no longer in it are withdrawn "
+    "(no more mail, their link stops working).",
+)
 @click.option("--dry-run", is_flag=True, help="Check the file and show the counts; store nothing.")
 @with_appcontext
 def import_command(
@@ -148,9 +155,11 @@ def import_command(
     groups: tuple[str, ...],
     birth_year_column: str | None,
     remove_missing: bool,
+    delta: bool,
     dry_run: bool,
 ) -> None:
-    """Import the staff register FILE (CSV or XLSX) into the draft WAVE.
+    """Import the staff register FILE (CSV or XLSX) into the draft WAVE, or with --delta
+    bring an open WAVE's register up to date.
 
     The whole file is checked first: every problem is printed (line, column, problem) and
     nothing is imported if there is any. Importing again updates people by their id and adds
@@ -160,11 +169,12 @@ def import_command(
     from surveyapp.survey.service import questionnaire_of
 
     wave = find_wave(wave_slug)
-    if wave.state != "draft":
-        raise click.ClickException(
-            f"the register of wave {wave.slug} is frozen: it can only change while the wave is a draft "
-            f"(it is {wave.state})"
-        )
+    try:
+        register.check_import_state(wave, delta=delta)
+    except register.RegisterStateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if delta and remove_missing:
+        raise click.UsageError("--delta already withdraws the people who are not in the file")
     questionnaire = questionnaire_of(wave.questionnaire_version)
     try:
         table = register.read_table(file.read_bytes(), file.name)
@@ -186,7 +196,13 @@ def import_command(
     )
     click.echo(f"{file.name}: {describe_table(table)}")
     echo_mapping(mapping)
-    with click.progressbar(length=max(len(table.rows), 1), label="Importing", file=sys.stderr) as bar:
+    if dry_run:
+        click.echo("Dry run: the file is only checked; nothing will be stored.")
+    with click.progressbar(
+        length=max(len(table.rows), 1),
+        label="Checking (dry run)" if dry_run else "Importing",
+        file=sys.stderr,
+    ) as bar:
         result = register.import_register(
             wave,
             table,
@@ -198,6 +214,7 @@ def import_command(
             progress=bar.update,
             via="cli",
             lang="en",
+            delta=delta,
         )
     if result.warning_count:
         echo_problems("Warnings", result.warnings, result.warning_count, limit=20)
@@ -206,6 +223,9 @@ def import_command(
         echo_problems("Problems", result.problems, result.problem_count)
         click.echo("Nothing was imported: correct the file (or the column choices) and try again.", err=True)
         sys.exit(1)
+    if delta:
+        _echo_delta(wave, result)
+        return
     if dry_run:
         db.session.rollback()
         click.echo(
@@ -222,6 +242,29 @@ def import_command(
         + f"; the register of {wave.slug} has {result.total} people."
     )
     echo_margins(result.margins)
+
+
+def _echo_delta(wave: Wave, result: register.ImportResult) -> None:
+    """Commit (unless a dry run) and say what the delta import did or would do."""
+    counts = (
+        f"{result.added} added, {result.updated} updated, {result.unchanged} unchanged, "
+        f"{result.withdrawn} withdrawn, {result.reinstated} back after a withdrawal"
+    )
+    kept = (
+        f"; {result.kept_submitted} not in the file but kept: they already answered"
+        if result.kept_submitted
+        else ""
+    )
+    if result.dry_run:
+        db.session.rollback()
+        click.echo(f"Dry run, nothing stored: {counts}{kept}; the register would have {result.total} people.")
+        return
+    db.session.commit()
+    click.echo(f"{counts}{kept}; the register of {wave.slug} has {result.total} people.")
+    click.echo(
+        f"{result.invited} new invitation(s): `surveyapp invitations send {wave.slug}` mails them; "
+        "withdrawn people get no more mail and their link no longer works."
+    )
 
 
 @command.command("show")

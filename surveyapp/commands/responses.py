@@ -57,9 +57,15 @@ def import_command(
         echo_problems(f"{file.name} cannot be read", exc.problems, len(exc.problems))
         sys.exit(1)
     click.echo(f"{file.name}: {describe_table(table)}")
+    if dry_run:
+        click.echo("Dry run: the file is only checked; nothing will be stored.")
     day = default_date.date() if default_date is not None else None
     try:
-        with click.progressbar(length=max(len(table.rows), 1), label="Importing", file=sys.stderr) as bar:
+        with click.progressbar(
+            length=max(len(table.rows), 1),
+            label="Checking (dry run)" if dry_run else "Importing",
+            file=sys.stderr,
+        ) as bar:
             result = response_import.import_responses(
                 wave,
                 table,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,14 +16,19 @@ from surveyapp.models import AUDIENCES, QuestionnaireVersion, Wave
 from surveyapp.services import audit, monitoring
 from surveyapp.services.waves import (
     REQUIRED_LANGUAGE,
+    OpeningError,
+    WaveSettings,
     WaveSettingsError,
     WaveStateError,
     new_wave,
+    questionnaire_files,
     repeat_wave,
     set_state,
     store_questionnaire_file,
+    update_wave,
     wave_by_slug,
 )
+from surveyapp.services.waves import open_wave as open_wave_service
 
 STATE_ACTIONS = {"open": "wave_opened", "closed": "wave_closed", "archived": "wave_archived"}
 
@@ -52,9 +58,16 @@ def _version_from(path_text: str) -> QuestionnaireVersion:
         except (QuestionnaireError, OSError, UnicodeDecodeError) as exc:
             raise click.ClickException(str(exc)) from exc
         return version
+    folder = current_app.config["QUESTIONNAIRE_DIR"]
     try:
-        return store_questionnaire_file(current_app.config["QUESTIONNAIRE_DIR"], path_text)
+        return store_questionnaire_file(folder, path_text)
     except WaveSettingsError as exc:
+        if any(p.code == "questionnaire_unknown" for p in exc.problems):
+            names = ", ".join(f.path.stem for f in questionnaire_files(folder)) or "(none)"
+            raise click.ClickException(
+                f"there is no questionnaire {path_text!r}: give a file path or one of the "
+                f"questionnaires in {folder}: {names}"
+            ) from exc
         raise _settings_error(exc) from exc
 
 
@@ -75,7 +88,7 @@ def command() -> None:
     "--questionnaire",
     "questionnaire",
     required=True,
-    help="A YAML file (a path or a name in QUESTIONNAIRE_DIR).",
+    help="A YAML file: a path, or a name in QUESTIONNAIRE_DIR (e.g. gerechtigden).",
 )
 @click.option("--slug", required=True, help="Short name in addresses, e.g. gerechtigden-2026.")
 @click.option("--title", required=True)
@@ -172,10 +185,52 @@ def _change_state(slug: str, new_state: str) -> None:
 
 @command.command("open")
 @click.argument("slug")
+@click.option("--closes", default=None, help="Set the closing date first, YYYY-MM-DD.")
 @with_appcontext
-def open_wave(slug: str) -> None:
-    """Open a draft (or closed) wave; opening freezes its questionnaire version."""
-    _change_state(slug, "open")
+def open_wave(slug: str, closes: str | None) -> None:
+    """Open a draft (or closed) wave: freeze its questionnaire and invite its register.
+
+    Every person in the register gets an invitation (mailed by `invitations send`). Refused
+    when the register is empty or the wave has no closing date (give one with --closes).
+    """
+    from surveyapp.extensions import db
+
+    wave = _wave(slug)
+    before = wave.state
+    if closes is not None:
+        try:
+            changed = update_wave(wave, replace(WaveSettings.of(wave), closes_on=_date(closes)))
+        except WaveSettingsError as exc:
+            raise _settings_error(exc) from exc
+        if changed:
+            audit.record(
+                "wave_updated",
+                None,
+                wave.slug,
+                via="cli",
+                changes={name: [str(old), str(new)] for name, (old, new) in changed.items()},
+            )
+    try:
+        invited = open_wave_service(wave)
+    except (WaveStateError, OpeningError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    audit.record(
+        STATE_ACTIONS["open"],
+        None,
+        wave.slug,
+        via="cli",
+        from_state=before,
+        content_hash=wave.questionnaire_version.content_hash,
+        base_population=wave.base_population,
+        invitations_created=invited,
+    )
+    db.session.commit()
+    click.echo(
+        f"{wave.slug}: {before} -> {wave.state} (register: {wave.base_population} people, "
+        f"{invited} invitation(s) created; closes {wave.closes_on})"
+    )
+    click.echo(f"Next: surveyapp invitations send {wave.slug}")
 
 
 @command.command("close")

@@ -184,7 +184,10 @@ def register_upload(slug: str) -> Any:
     wave = _wave(slug)
     questionnaire = questionnaire_of(wave.questionnaire_version)
     context = _register_context(wave, questionnaire)
-    if wave.state != "draft":
+    # An open wave's register changes only by a delta import of the whole current register.
+    delta = wave.state == "open"
+    context["delta"] = delta
+    if wave.state not in ("draft", "open"):
         status = 409 if request.method == "POST" else 200
         return render_template("planner/register_upload.html", frozen=True, **context), status
     if request.method == "GET":
@@ -223,7 +226,7 @@ def register_upload(slug: str) -> Any:
         )
 
     mapping, selected, errors = _mapping_from_form(request.form, table, questionnaire)
-    remove_missing = request.form.get("remove_missing") == "1"
+    remove_missing = request.form.get("remove_missing") == "1" and not delta
     selected["remove_missing"] = remove_missing
     if request.form.get("analysed") not in (None, "", fingerprint):
         # Another file than the one analysed: show its columns before anything is stored.
@@ -256,6 +259,7 @@ def register_upload(slug: str) -> Any:
             dry_run=action == "check",
             actor=_actor(),
             lang=_lang(),
+            delta=delta,
             fingerprint=fingerprint,
         )
     except register_jobs.RegisterJobBusyError as exc:

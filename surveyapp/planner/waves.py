@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -34,6 +34,7 @@ from surveyapp.services.waves import (
     EDITABLE_AFTER_OPENING,
     MINIMUM_THRESHOLD,
     TRANSITIONS,
+    OpeningError,
     QuestionnaireFile,
     SettingsProblem,
     WaveSettings,
@@ -41,6 +42,7 @@ from surveyapp.services.waves import (
     WaveStateError,
     check_settings,
     new_wave,
+    open_wave,
     questionnaire_files,
     repeat_wave,
     set_state,
@@ -591,8 +593,17 @@ def change_state(slug: str) -> Any:
     if wanted not in STATE_ACTIONS:
         abort(400, _("Choose a state: open, closed or archived."))
     before = found.state
+    invited = 0
     try:
-        set_state(found, wanted)
+        if wanted == "open":
+            invited = open_wave(found)
+        else:
+            set_state(found, wanted)
+    except OpeningError as exc:
+        # Nothing changed: back to the wave page, which says why and what to do first.
+        db.session.rollback()
+        flash(_opening_problem(exc), "error")
+        return redirect(url_for("planner.wave", slug=slug), 303)
     except WaveStateError:
         db.session.rollback()
         return _refuse(
@@ -606,12 +617,30 @@ def change_state(slug: str) -> Any:
     details: dict[str, Any] = {"from_state": before}
     if wanted == "open":
         details.update(
-            content_hash=found.questionnaire_version.content_hash, base_population=found.base_population
+            content_hash=found.questionnaire_version.content_hash,
+            base_population=found.base_population,
+            invitations_created=invited,
         )
     audit.record(STATE_ACTIONS[wanted], _actor(), found.slug, **details)
     db.session.commit()
     flash(_("The wave is now %(state)s.", state=state_label(found.state)), "info")
+    if wanted == "open":
+        flash(
+            ngettext(
+                "%(num)d invitation was created. Send the invitation mails from the mail page.",
+                "%(num)d invitations were created. Send the invitation mails from the mail page.",
+                invited,
+            ),
+            "info",
+        )
     return redirect(url_for("planner.wave", slug=found.slug))
+
+
+def _opening_problem(exc: OpeningError) -> str:
+    """Why a wave cannot open yet, in the planner's language."""
+    if exc.code == "register_empty":
+        return _("The wave cannot open: its register is empty. Import the staff register first.")
+    return _("The wave cannot open: it has no closing date. Set one under the wave's settings first.")
 
 
 @bp.post("/waves/<slug>/preview")

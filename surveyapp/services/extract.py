@@ -50,9 +50,15 @@ def wave_frames(wave: Wave) -> tuple[Questionnaire, pd.DataFrame, pd.DataFrame, 
     responses = response_frame(questionnaire, [a if isinstance(a, dict) else {} for a in answers])
     columns = register_columns(questionnaire)
     values = [RegisterPerson.groups[column].as_string() for column in columns]
+    # People withdrawn from an open wave's register (they left) are no longer its population.
+    withdrawn = (
+        select(Invitation.id)
+        .where(Invitation.person_id == RegisterPerson.id, Invitation.withdrawn_at.is_not(None))
+        .exists()
+    )
     register_rows = db.session.execute(
         select(RegisterPerson.id, *values)
-        .where(RegisterPerson.wave_id == wave.id)
+        .where(RegisterPerson.wave_id == wave.id, ~withdrawn)
         .order_by(RegisterPerson.id)
     ).all()
     register = _frame([row[1:] for row in register_rows], columns)
@@ -60,7 +66,7 @@ def wave_frames(wave: Wave) -> tuple[Questionnaire, pd.DataFrame, pd.DataFrame, 
         select(Invitation.submitted, *values)
         .select_from(Invitation)
         .join(RegisterPerson, RegisterPerson.id == Invitation.person_id)
-        .where(Invitation.wave_id == wave.id)
+        .where(Invitation.wave_id == wave.id, Invitation.withdrawn_at.is_(None))
         .order_by(Invitation.id)
     ).all()
     invitations = _frame([row[1:] for row in ledger_rows], columns)

@@ -78,15 +78,23 @@ def mail_kind(job_kind_: str) -> str:
 
 
 def check_open(wave: Wave) -> None:
+    if wave.state == "draft":
+        raise InvitationError(
+            f"wave {wave.slug} is a draft: mails can only be sent once it is open "
+            f"(surveyapp wave open {wave.slug})",
+            409,
+        )
     if wave.state != "open":
-        raise InvitationError(f"mails can only be sent while the wave is open (it is {wave.state})", 409)
+        raise InvitationError(
+            f"wave {wave.slug} is {wave.state}: mails can only be sent while the wave is open", 409
+        )
 
 
 def candidates(wave_id: int, kind: str) -> Select[int]:
     """Invitations that should get a mail of this kind and have no claim for it yet.
 
-    Never to people who opted out or already submitted; reminders only to people whose
-    invitation mail was sent.
+    Never to people who opted out, already submitted or were withdrawn from the register;
+    reminders only to people whose invitation mail was sent.
     """
     query = (
         select(Invitation.id)
@@ -95,6 +103,7 @@ def candidates(wave_id: int, kind: str) -> Select[int]:
             Invitation.wave_id == wave_id,
             Invitation.opted_out.is_(False),
             Invitation.submitted.is_(False),
+            Invitation.withdrawn_at.is_(None),
             RegisterPerson.email.is_not(None),
             RegisterPerson.email != "",
             ~exists().where(MailDelivery.invitation_id == Invitation.id, MailDelivery.kind == kind),
@@ -122,7 +131,9 @@ def count_candidates(wave_id: int, kind: str) -> int:
 def count_invitations(wave_id: int) -> int:
     return int(
         db.session.execute(
-            select(func.count()).select_from(Invitation).where(Invitation.wave_id == wave_id)
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.wave_id == wave_id, Invitation.withdrawn_at.is_(None))
         ).scalar_one()
     )
 
@@ -562,6 +573,7 @@ class _Sender:
                 MailDelivery.attempts == 0,
                 MailDelivery.sent_at.is_(None),
                 MailDelivery.error.is_(None),
+                Invitation.withdrawn_at.is_(None),  # withdrawn after the claim: not sent
             )
             .order_by(MailDelivery.invitation_id)
             .limit(self.batch_size)

@@ -301,7 +301,7 @@ def overall_counts(wave_id: int) -> Overall:
             func.coalesce(func.sum(case((Invitation.started_on.is_not(None), 1), else_=0)), 0),
             _submitted_sum(),
             func.coalesce(func.sum(case((Invitation.opted_out.is_(True), 1), else_=0)), 0),
-        ).where(Invitation.wave_id == wave_id)
+        ).where(Invitation.wave_id == wave_id, Invitation.withdrawn_at.is_(None))
     ).one()
     return Overall(invited=int(row[0]), started=int(row[1]), submitted=int(row[2]), opted_out=int(row[3]))
 
@@ -324,7 +324,7 @@ def group_combinations(wave_id: int) -> list[tuple[dict[str, Any], int, int]]:
         select(key, func.count(Invitation.id), _submitted_sum())
         .select_from(Invitation)
         .join(RegisterPerson, RegisterPerson.id == Invitation.person_id)
-        .where(Invitation.wave_id == wave_id)
+        .where(Invitation.wave_id == wave_id, Invitation.withdrawn_at.is_(None))
         .group_by(key)
     ).all()
     combinations = []

@@ -6,8 +6,11 @@ UTF-16 with BOM, Windows-1252) and the delimiter. Every problem names the file's
 column, so a planner can find it in the spreadsheet.
 
 An import is all-or-nothing per file: one bad row and nothing is stored. A re-import updates
-the wave's people by person key and adds new ones; it never duplicates. The register can only
-change while the wave is a draft: opening the wave freezes the snapshot (``base_population``).
+the wave's people by person key and adds new ones; it never duplicates. While the wave is a
+draft the register changes freely. Once it is open, the one way to change it is a *delta
+import* (``delta=True``) of the whole current register: new people are added and invited,
+people no longer in it are withdrawn (no more mail, their link stops working), and
+``base_population`` follows.
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ class RegisterFileError(ValueError):
 
 
 class RegisterStateError(ValueError):
-    """The register of a wave that is no longer a draft is frozen."""
+    """The register of the wave cannot change this way in its state (draft: plain import;
+    open: delta import; closed or archived: frozen)."""
 
 
 class ProblemList:
@@ -1267,6 +1271,13 @@ class ImportResult:
     warning_count: int = 0
     margins: list[Margin] = field(default_factory=list)
     dry_run: bool = False
+    # A delta import of an open wave: people withdrawn, withdrawn people back in the file,
+    # people not in the file kept because they already answered, and invitations created.
+    delta: bool = False
+    withdrawn: int = 0
+    reinstated: int = 0
+    kept_submitted: int = 0
+    invited: int = 0
 
     @property
     def ok(self) -> bool:
@@ -1286,6 +1297,7 @@ def import_register(
     batch_size: int = BATCH_SIZE,
     lang: str = "nl",
     via: str = "web",
+    delta: bool = False,
 ) -> ImportResult:
     """Validate a register file and, when it has no problem at all, store it (no commit).
 
@@ -1293,16 +1305,11 @@ def import_register(
     ``remove_missing`` people who are not in the file are removed. The mapping is stored on
     the wave for the next import and the import is audit-logged. ``progress`` is called with
     the number of rows handled since its last call.
+
+    ``delta``: the file is the whole current register of an *open* wave (see
+    :func:`_apply_delta`); a draft wave takes a plain import, a closed one neither.
     """
-    if wave.state != "draft":
-        raise RegisterStateError(
-            _(
-                "the register of wave %(wave)s is frozen: it can only change while the wave is a draft "
-                "(it is %(state)s)",
-                wave=wave.slug,
-                state=wave.state,
-            )
-        )
+    check_import_state(wave, delta=delta)
     reference = wave.opens_on or datetime.now(UTC).date()
     checked = validate_rows(
         table,
@@ -1336,6 +1343,10 @@ def import_register(
             ).where(RegisterPerson.wave_id == wave.id)
         )
     }
+    if delta:
+        return _apply_delta(
+            wave, table, mapping, checked.people, result, actor=actor, progress=progress, via=via
+        )
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for person in checked.people:
@@ -1425,6 +1436,190 @@ def import_register(
         updated=result.updated,
         unchanged=result.unchanged,
         removed=result.removed,
+        total=result.total,
+        via=via,
+    )
+    return result
+
+
+def check_import_state(wave: Wave, *, delta: bool) -> None:
+    """Refuse an import the wave's state does not allow, saying which step does fit."""
+    if delta and wave.state == "draft":
+        raise RegisterStateError(
+            _(
+                "wave %(wave)s is a draft: import its register without --delta (a delta import is "
+                "for an open wave)",
+                wave=wave.slug,
+            )
+        )
+    if not delta and wave.state == "open":
+        raise RegisterStateError(
+            _(
+                "wave %(wave)s is open: its register can only change by a delta import of the whole "
+                "current register (surveyapp population import %(wave)s FILE --delta): new people are "
+                "invited, people no longer in it are withdrawn",
+                wave=wave.slug,
+            )
+        )
+    if wave.state not in ("draft", "open"):
+        raise RegisterStateError(
+            _(
+                "the register of wave %(wave)s is frozen: it can only change while the wave is a draft "
+                "or open (it is %(state)s)",
+                wave=wave.slug,
+                state=wave.state,
+            )
+        )
+
+
+def _apply_delta(
+    wave: Wave,
+    table: Table,
+    mapping: ColumnMapping,
+    people: Sequence[PersonRow],
+    result: ImportResult,
+    *,
+    actor: str | None,
+    progress: Progress | None,
+    via: str,
+) -> ImportResult:
+    """Bring an open wave's register to the file (the whole current register).
+
+    New people are added and invited (their invitation mail goes with the next send); known
+    people are updated; people withdrawn earlier and in the file again get their invitation
+    back; people no longer in the file are withdrawn (``Invitation.withdrawn_at``): no more
+    mails, and their link says it no longer works. Someone who already answered stays: their
+    anonymous answer cannot be taken out, so they stay counted. ``base_population`` follows.
+    """
+    from surveyapp.models import MailDelivery
+    from surveyapp.services.waves import count_register, invite_register
+
+    result.delta = True
+    existing = {
+        row.person_key: row
+        for row in db.session.execute(
+            select(
+                RegisterPerson.id,
+                RegisterPerson.person_key,
+                RegisterPerson.email,
+                RegisterPerson.name,
+                RegisterPerson.language,
+                RegisterPerson.groups,
+                Invitation.id.label("invitation_id"),
+                Invitation.submitted,
+                Invitation.withdrawn_at,
+            )
+            .outerjoin(Invitation, Invitation.person_id == RegisterPerson.id)
+            .where(RegisterPerson.wave_id == wave.id)
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    reinstate: list[int] = []
+    for person in people:
+        values: dict[str, Any] = {
+            "email": person.email,
+            "name": person.name,
+            "language": person.language,
+            "groups": person.groups,
+        }
+        old = existing.get(person.person_key)
+        if old is None:
+            inserts.append({"wave_id": wave.id, "person_key": person.person_key, **values})
+            continue
+        if old.withdrawn_at is not None:
+            reinstate.append(old.invitation_id)
+        if (old.email, old.name, old.language, dict(old.groups or {})) != (
+            person.email,
+            person.name,
+            person.language,
+            person.groups,
+        ):
+            updates.append({"id": old.id, **values})
+        elif old.withdrawn_at is None:
+            result.unchanged += 1
+    in_file = {person.person_key for person in people}
+    withdraw: list[int] = []
+    uninvited_gone: list[int] = []
+    for key, row in existing.items():
+        if key in in_file or row.withdrawn_at is not None:
+            continue
+        if row.invitation_id is None:
+            uninvited_gone.append(row.id)
+        elif row.submitted:
+            result.kept_submitted += 1
+        else:
+            withdraw.append(row.invitation_id)
+    result.added, result.updated = len(inserts), len(updates)
+    result.reinstated, result.withdrawn = len(reinstate), len(withdraw)
+    result.removed = len(uninvited_gone)
+    standing = sum(1 for row in existing.values() if row.withdrawn_at is None)
+    result.total = standing + len(inserts) + len(reinstate) - len(withdraw) - len(uninvited_gone)
+    if result.dry_run:
+        result.invited = len(inserts)
+        if progress:
+            progress(len(people))
+        return result
+
+    if inserts:
+        db.session.execute(insert(RegisterPerson.__table__), inserts)
+    if updates:
+        db.session.execute(update(RegisterPerson), updates)
+    if uninvited_gone:
+        db.session.execute(
+            delete(RegisterPerson)
+            .where(RegisterPerson.id.in_(uninvited_gone))
+            .execution_options(synchronize_session=False)
+        )
+    now = datetime.now(UTC)
+    for batch in _batches(withdraw, BATCH_SIZE):
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(batch), Invitation.submitted.is_(False))
+            .values(withdrawn_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        # Claims no sender has tried yet go: a withdrawn person gets no mail after all.
+        db.session.execute(
+            delete(MailDelivery)
+            .where(
+                MailDelivery.invitation_id.in_(batch),
+                MailDelivery.attempts == 0,
+                MailDelivery.sent_at.is_(None),
+                MailDelivery.error.is_(None),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    for batch in _batches(reinstate, BATCH_SIZE):
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(batch))
+            .values(withdrawn_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    result.invited = invite_register(wave)
+    wave.base_population = count_register(wave.id)
+    result.total = wave.base_population
+    wave.register_mapping = {
+        **mapping.to_json(),
+        "file": table.describe(),
+        "imported_at": now.isoformat(timespec="seconds"),
+    }
+    if progress:
+        progress(len(people))
+    audit.record(
+        "register_updated",
+        actor,
+        wave.slug,
+        file=table.filename,
+        rows=len(people),
+        added=result.added,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        withdrawn=result.withdrawn,
+        reinstated=result.reinstated,
+        kept_submitted=result.kept_submitted,
+        invited=result.invited,
         total=result.total,
         via=via,
     )

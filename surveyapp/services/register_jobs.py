@@ -119,6 +119,7 @@ def start(
     actor: str | None,
     lang: str,
     fingerprint: str,
+    delta: bool = False,
 ) -> Job:
     """Hand a register file that passed the shape checks to a background job (commits).
 
@@ -142,6 +143,7 @@ def start(
         "mapping": mapping.to_json(),
         "selected": selected,
         "remove_missing": remove_missing,
+        "delta": delta,  # an open wave: the whole current register (withdraws and invites)
         "lang": lang,
         "size": len(data),
     }
@@ -208,6 +210,7 @@ def _run(job: Job, params: dict[str, Any], progress: jobs.Progress, lang: str) -
             remove_missing=bool(params.get("remove_missing")),
             progress=reporter,
             lang=lang,
+            delta=bool(params.get("delta")),
         )
     except reg.RegisterStateError as exc:
         db.session.rollback()
@@ -259,6 +262,11 @@ def _result(result: reg.ImportResult, table: reg.Table) -> dict[str, Any]:
         "unchanged": result.unchanged,
         "removed": result.removed,
         "total": result.total,
+        "delta": result.delta,
+        "withdrawn": result.withdrawn,
+        "reinstated": result.reinstated,
+        "kept_submitted": result.kept_submitted,
+        "invited": result.invited,
         "problem_count": result.problem_count,
         "problems": _problems(result.problems),
         "warning_count": result.warning_count,

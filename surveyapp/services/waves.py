@@ -9,8 +9,10 @@ from dataclasses import field as dc_field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select
+from sqlalchemy import case, delete, func, insert, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from surveyapp.extensions import db
 from surveyapp.models import (
@@ -38,6 +40,15 @@ TRANSITIONS: dict[str, set[str]] = {
 
 class WaveStateError(ValueError):
     """A wave state change that is not allowed."""
+
+
+class OpeningError(ValueError):
+    """A wave that cannot open yet; ``code`` names the reason (the web pages translate by it)."""
+
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def create_wave(
@@ -74,11 +85,18 @@ def create_wave(
 
 
 def set_state(wave: Wave, new_state: str) -> None:
-    """Move a wave along its life cycle; opening freezes its questionnaire version."""
+    """Move a wave along its life cycle.
+
+    Opening freezes its questionnaire version and gives every person of the register an
+    invitation (idempotent). Planners open waves through :func:`open_wave`, which checks first.
+    """
     if new_state not in TRANSITIONS.get(wave.state, set()):
+        if new_state == wave.state:
+            raise WaveStateError(f"wave {wave.slug} is already {new_state}")
         raise WaveStateError(f"a {wave.state} wave cannot become {new_state}")
     if new_state == "open":
         freeze(wave.questionnaire_version)
+        invite_register(wave)
         wave.base_population = count_register(wave.id)
     if new_state == "closed":
         # Whatever waits for its anonymous batch is released now, however few (the close's
@@ -90,6 +108,42 @@ def set_state(wave: Wave, new_state: str) -> None:
         # Drafts of people who did not submit go with the close (they are nobody's answers).
         delete_unsubmitted_drafts(wave.id)
     wave.state = new_state
+
+
+def open_wave(wave: Wave) -> int:
+    """Open (or reopen) a wave for its register: the planner's step, from the CLI and the web.
+
+    Refused, with the reason, when the wave is not a draft or closed, has nobody in its
+    register, or has no closing date (the invitation mail names the deadline).
+    The wave's row is locked first, so of two simultaneous openings one opens and the other
+    is told the wave is open already; the invitations' unique person makes a repeat add none.
+    Returns the number of invitations created. Does not commit.
+    """
+    # The row is read (not only locked): the state another opener just committed counts.
+    db.session.execute(
+        select(Wave).where(Wave.id == wave.id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    if "open" not in TRANSITIONS.get(wave.state, set()):
+        raise WaveStateError(
+            f"wave {wave.slug} is already open"
+            if wave.state == "open"
+            else f"a {wave.state} wave cannot open again"
+        )
+    if count_register(wave.id) == 0:
+        raise OpeningError(
+            "register_empty",
+            f"the register of wave {wave.slug} is empty: import the staff register first "
+            f"(surveyapp population import {wave.slug} FILE)",
+        )
+    if wave.closes_on is None:
+        raise OpeningError(
+            "no_closing_date",
+            f"wave {wave.slug} has no closing date: the invitation mail names it "
+            f"(give one with: surveyapp wave open {wave.slug} --closes YYYY-MM-DD)",
+        )
+    before = count_invitations(wave.id)
+    set_state(wave, "open")
+    return count_invitations(wave.id) - before
 
 
 def delete_unsubmitted_drafts(wave_id: int) -> int:
@@ -108,11 +162,67 @@ def delete_unsubmitted_drafts(wave_id: int) -> int:
 
 
 def count_register(wave_id: int) -> int:
+    """The wave's population: its register people, without those withdrawn since it opened."""
+    withdrawn = (
+        select(Invitation.id)
+        .where(Invitation.person_id == RegisterPerson.id, Invitation.withdrawn_at.is_not(None))
+        .exists()
+    )
     return int(
         db.session.execute(
-            select(func.count()).select_from(RegisterPerson).where(RegisterPerson.wave_id == wave_id)
+            select(func.count())
+            .select_from(RegisterPerson)
+            .where(RegisterPerson.wave_id == wave_id, ~withdrawn)
         ).scalar_one()
     )
+
+
+def count_invitations(wave_id: int) -> int:
+    """The wave's invitations that still stand (not withdrawn)."""
+    return int(
+        db.session.execute(
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.wave_id == wave_id, Invitation.withdrawn_at.is_(None))
+        ).scalar_one()
+    )
+
+
+def invite_register(wave: Wave) -> int:
+    """One invitation for every register person of the wave without one; returns how many.
+
+    One INSERT … SELECT: the unique person of an invitation (ON CONFLICT DO NOTHING) makes it
+    safe to repeat and to run twice at once. No token is made: each mail issues its own, so
+    the database only ever holds hashes of tokens that were mailed.
+    """
+    people = (
+        select(
+            RegisterPerson.wave_id,
+            RegisterPerson.id,
+            RegisterPerson.language,
+            literal(0),
+            literal(False),
+            literal(False),
+        )
+        .where(
+            RegisterPerson.wave_id == wave.id,
+            ~select(Invitation.id).where(Invitation.person_id == RegisterPerson.id).exists(),
+        )
+        .order_by(RegisterPerson.id)
+    )
+    columns = ["wave_id", "person_id", "language", "reminders_sent", "opted_out", "submitted"]
+    dialect = db.session.get_bind().dialect.name
+    statement: Any
+    if dialect == "postgresql":
+        statement = postgresql.insert(Invitation).from_select(columns, people)
+        statement = statement.on_conflict_do_nothing(index_elements=["person_id"])
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Invitation).from_select(columns, people)
+        statement = statement.on_conflict_do_nothing(index_elements=["person_id"])
+    else:
+        statement = insert(Invitation).from_select(columns, people)
+    result = db.session.execute(statement)
+    return max(0, int(result.rowcount or 0))  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -154,35 +264,26 @@ def create_invitations(
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, str]:
-    """One invitation per register person without one; returns person_key → token.
+    """For the demo and tests, which answer without mail: invitations for the register (as
+    opening makes them) and a token for each invitation that has none; person_key → token.
 
-    The tokens exist only in the returned mapping (for the mails); the database keeps hashes.
+    The tokens exist only in the returned mapping; the database keeps hashes.
     """
+    invite_register(wave)
     people = db.session.execute(
-        select(RegisterPerson.id, RegisterPerson.person_key, RegisterPerson.language)
-        .outerjoin(Invitation, Invitation.person_id == RegisterPerson.id)
-        .where(RegisterPerson.wave_id == wave.id, Invitation.id.is_(None))
-        .order_by(RegisterPerson.id)
+        select(Invitation.id, RegisterPerson.person_key)
+        .join(RegisterPerson, RegisterPerson.id == Invitation.person_id)
+        .where(
+            Invitation.wave_id == wave.id,
+            ~select(AccessToken.id).where(AccessToken.invitation_id == Invitation.id).exists(),
+        )
+        .order_by(Invitation.id)
     ).all()
     tokens: dict[str, str] = {}
     for start in range(0, len(people), batch_size):
         chunk = people[start : start + batch_size]
-        invitation_ids = db.session.scalars(
-            insert(Invitation).returning(Invitation.id, sort_by_parameter_order=True),
-            [
-                {
-                    "wave_id": wave.id,
-                    "person_id": person_id,
-                    "language": language,
-                    "reminders_sent": 0,
-                    "opted_out": False,
-                    "submitted": False,
-                }
-                for person_id, _, language in chunk
-            ],
-        ).all()
         token_rows = []
-        for (_, person_key, _), invitation_id in zip(chunk, invitation_ids, strict=True):
+        for invitation_id, person_key in chunk:
             token = new_token()
             tokens[person_key] = token
             token_rows.append({"invitation_id": invitation_id, "token_hash": hash_token(token)})
@@ -306,9 +407,14 @@ def _read_questionnaire_file(path: Path, mtime_ns: int, size: int) -> Questionna
 
 
 def questionnaire_file(directory: str | Path, name: str) -> QuestionnaireFile | None:
-    """A file of the questionnaire folder by its bare name (never a path elsewhere)."""
-    for candidate in questionnaire_files(directory):
+    """A file of the questionnaire folder by its bare name, with or without its suffix
+    (``gerechtigden`` or ``gerechtigden.yaml``; never a path elsewhere)."""
+    candidates = questionnaire_files(directory)
+    for candidate in candidates:
         if candidate.name == name:
+            return candidate
+    for candidate in candidates:
+        if candidate.path.stem == name:
             return candidate
     return None
 
@@ -568,6 +674,7 @@ def waves_with_progress() -> list[WaveProgress]:
             func.count().label("invited"),
             func.sum(case((Invitation.submitted.is_(True), 1), else_=0)).label("submitted"),
         )
+        .where(Invitation.withdrawn_at.is_(None))
         .group_by(Invitation.wave_id)
         .subquery()
     )

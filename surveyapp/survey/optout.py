@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 
 from surveyapp.extensions import db, limiter, token_rate_key
 from surveyapp.models import Invitation
-from surveyapp.survey import bp, service
+from surveyapp.survey import bp, service, views
 
 
 class OptOutForm(FlaskForm):
@@ -24,6 +24,8 @@ def _invitation(token: str) -> Invitation:
     check = service.check_token(token)
     if check.state == "unknown" or check.invitation is None:
         abort(404, _("This link is not valid. Check that you copied the whole link from the e-mail."))
+    if check.state == "withdrawn":
+        abort(410, views.withdrawn_text())
     invitation = check.invitation
     # Like the survey link: the person's own language unless they chose one in this browser.
     if "lang" not in session and invitation.language in (invitation.wave.languages or []):

@@ -78,7 +78,7 @@ def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
     return questionnaire_by_hash(version.content_hash, version.id)
 
 
-LinkState = Literal["ok", "unknown", "submitted", "closed"]
+LinkState = Literal["ok", "unknown", "submitted", "closed", "withdrawn"]
 
 
 @dataclass(frozen=True)
@@ -101,17 +101,24 @@ def check_token(token: str) -> LinkCheck:
     return check_invitation(invitation)
 
 
-def link_state(*, submitted: bool, wave_state: str) -> LinkState:
-    """Whether an invitation can still be answered."""
+def link_state(*, submitted: bool, wave_state: str, withdrawn: bool = False) -> LinkState:
+    """Whether an invitation can still be answered (not once withdrawn from the register)."""
     if submitted:
         return "submitted"
+    if withdrawn:
+        return "withdrawn"
     if wave_state != "open":
         return "closed"
     return "ok"
 
 
 def check_invitation(invitation: Invitation) -> LinkCheck:
-    return LinkCheck(link_state(submitted=invitation.submitted, wave_state=invitation.wave.state), invitation)
+    state = link_state(
+        submitted=invitation.submitted,
+        wave_state=invitation.wave.state,
+        withdrawn=invitation.withdrawn_at is not None,
+    )
+    return LinkCheck(state, invitation)
 
 
 def start(invitation: Invitation) -> DraftAnswers:
@@ -148,6 +155,7 @@ _OPEN_LINK = (
         _WAVES.c.state,
         _WAVES.c.languages,
         _DRAFT_ROWS.c.id,
+        _INVITATIONS.c.withdrawn_at,
     )
     .select_from(_TOKENS)
     .join(_INVITATIONS, _INVITATIONS.c.id == _TOKENS.c.invitation_id)
@@ -179,8 +187,8 @@ def open_link(token: str) -> OpenedLink:
         row = connection.execute(_OPEN_LINK, {"token_hash": hash_token(token)}).one_or_none()
         if row is None:
             return OpenedLink("unknown")
-        invitation_id, submitted, started_on, language, wave_state, languages, draft_id = row
-        state = link_state(submitted=submitted, wave_state=wave_state)
+        invitation_id, submitted, started_on, language, wave_state, languages, draft_id, withdrawn_at = row
+        state = link_state(submitted=submitted, wave_state=wave_state, withdrawn=withdrawn_at is not None)
         if state == "ok":
             if draft_id is None:
                 create = _CREATE_DRAFT[connection.dialect.name]

@@ -88,6 +88,7 @@ _VISIT = (
         _VERSIONS.c.content_hash,
         _WAVES.c.anonymous,
         _WAVES.c.suppression_threshold,
+        _INVITATIONS.c.withdrawn_at,
     )
     .select_from(_INVITATIONS)
     .join(_WAVES, _WAVES.c.id == _INVITATIONS.c.wave_id)
@@ -97,6 +98,15 @@ _VISIT = (
 _VISIT_WITH_DRAFT = _VISIT.add_columns(_DRAFTS.c.id, _DRAFTS.c.sealed, _DRAFTS.c.revision).outerjoin(
     _DRAFTS, _DRAFTS.c.invitation_id == _INVITATIONS.c.id
 )
+
+
+def withdrawn_text() -> str:
+    """What a withdrawn person sees on their personal link (translated per request)."""
+    return _(
+        "This personal link no longer works: you are no longer among the people asked for this "
+        "survey (for example because you left the organisation). If you think this is a mistake, "
+        "contact the organiser of the survey."
+    )
 
 
 def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
@@ -109,7 +119,7 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
     if isinstance(preview_id, int):
         return _current_preview(preview_id, transaction=transaction)
     invitation_id = crypto.keys().open_handle(session.get(SESSION_KEY))
-    row: Any = None  # a Row of eight columns, three more with the draft
+    row: Any = None  # a Row of nine columns, three more with the draft
     if isinstance(invitation_id, int):
         query = _VISIT_WITH_DRAFT if with_draft else _VISIT
         params = {"invitation_id": invitation_id}
@@ -122,15 +132,18 @@ def _current(*, with_draft: bool = False, transaction: bool = False) -> Visit:
             abort(_already_submitted())
         abort(403, _("Open the survey with the personal link from your invitation e-mail."))
     submitted, wave_id, wave_state, languages, version_id, content_hash, anonymous, threshold = row[:8]
-    state = service.link_state(submitted=submitted, wave_state=wave_state)
+    withdrawn_at = row[8]
+    state = service.link_state(submitted=submitted, wave_state=wave_state, withdrawn=withdrawn_at is not None)
+    if state == "withdrawn":
+        abort(410, withdrawn_text())
     if state == "submitted":
         abort(409, _("This questionnaire has already been submitted. Thank you!"))
     if state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
     draft = None
-    if with_draft and row[8] is not None:
+    if with_draft and row[9] is not None:
         try:
-            draft = service.decrypt_draft(invitation_id, row[9], row[10])
+            draft = service.decrypt_draft(invitation_id, row[10], row[11])
         except crypto.SealError:
             # Only when the keys changed without the old one among the fallbacks: say so
             # rather than overwrite the saved answers with an empty draft.
@@ -214,6 +227,8 @@ def open_link(token: str) -> Any:
         return render_template("survey/already.html"), 200
     if opened.state == "closed":
         abort(410, _("This survey is closed. Thank you for your interest."))
+    if opened.state == "withdrawn":
+        abort(410, withdrawn_text())
     session.pop(PREVIEW_KEY, None)
     session[SESSION_KEY] = session_handle(opened.invitation_id)
     if "lang" not in session and opened.language in opened.languages:
