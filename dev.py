@@ -186,7 +186,11 @@ def test(extra: list[str]) -> None:
     failed |= run(BIN / "mypy", check=False) != 0
     failed |= run(BIN / "bandit", "-c", "pyproject.toml", "-r", "surveyapp", "-q", check=False) != 0
     failed |= audit_dependencies()
-    code = run(PYTHON, "-m", "pytest", *extra, check=False)
+    # One pytest worker per core (pytest-xdist): every test owns its database (a SQLite copy, or a
+    # PostgreSQL database named after its worker process) and its ports, so they run side by side.
+    chosen = any(arg.startswith(("-n", "--numprocesses")) for arg in extra)
+    workers = [] if chosen else ["-n", "auto"]
+    code = run(PYTHON, "-m", "pytest", *workers, *extra, check=False)
     if code == 5:
         print("pytest collected no tests: that is a failure", file=sys.stderr)
     failed |= code != 0
