@@ -397,3 +397,18 @@ def test_every_planner_step_refuses_the_wrong_thing_and_changes_nothing(app: Fla
         assert "Traceback" not in result.output
     assert not Path(app.config["OUTBOX_DIR"]).exists() or not outbox(app)
     assert (wave_state(app), count(app, RegisterPerson), count(app, Invitation)) == ("closed", 30, 30)
+
+
+@pytest.mark.usefixtures("qdir")
+def test_wave_status_shows_the_questionnaires_labels_not_codes(app: Flask) -> None:
+    """The planner's monitoring on the command line names groups as the questionnaire does."""
+    opened_wave(app)
+    dutch = cli(app, "wave", "status", SLUG, "--lang", "nl")
+    assert dutch.exit_code == 0, dutch.output
+    assert "Wonen er kinderen bij u thuis:" in dutch.output and "Ja " in dutch.output
+    english = cli(app, "wave", "status", SLUG).output
+    assert "children" in english.lower()
+    for text in (dutch.output, english):
+        headings = [line[:-1] for line in text.splitlines() if line.endswith(":")]
+        assert headings and not {"leeftijd", "gezin", "kinderen", "status"} & set(headings), headings
+        assert "samenwonend_met_kinderen" not in text

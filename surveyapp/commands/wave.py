@@ -344,8 +344,11 @@ def list_waves() -> None:
         click.echo(text)
 
 
-def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
-    """The monitoring tables of the wave page as aligned plain text."""
+def status_lines(
+    wave: Wave, monitor: monitoring.WaveMonitor, labels: monitoring.GroupLabels | None = None
+) -> list[str]:
+    """The monitoring tables of the wave page as aligned plain text, with the questionnaire's labels."""
+    labels = labels or monitoring.GroupLabels({}, {})
     overall = monitor.overall
     lines = [
         f"{wave.title} ({wave.slug}) - {wave.state}",
@@ -367,7 +370,7 @@ def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
     for table in monitor.groups:
         rows = [
             [
-                "(no value)" if row.value is None else row.value,
+                "(no value)" if row.value is None else str(labels.value(table.column, row.value)),
                 str(row.invited),
                 str(row.submitted),
                 _pct(row.rate),
@@ -376,7 +379,7 @@ def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
             ]
             for row in table.shown
         ]
-        lines += ["", f"{table.column}:"]
+        lines += ["", f"{labels.column(table.column)}:"]
         lines += format_table(
             ["group", "invited", "submitted", "rate", "diff (points)", "note"],
             rows,
@@ -414,14 +417,24 @@ def status_lines(wave: Wave, monitor: monitoring.WaveMonitor) -> list[str]:
 
 @command.command("status")
 @click.argument("slug")
+@click.option(
+    "--lang",
+    type=click.Choice(["nl", "en"]),
+    default="en",
+    show_default=True,
+    help="Language of the group labels (from the questionnaire).",
+)
 @with_appcontext
-def status(slug: str) -> None:
+def status(slug: str, lang: str) -> None:
     """The response of a wave: overall, per register group (small groups hidden) and per day."""
+    from surveyapp.survey.service import questionnaire_of
+
     wave = _wave(slug)
     started = time.perf_counter()
-    monitor = monitoring.monitor_wave(wave)
+    labels = monitoring.group_labels(questionnaire_of(wave.questionnaire_version), lang)
+    monitor = monitoring.monitor_wave(wave, labels)
     elapsed = time.perf_counter() - started
-    for text in status_lines(wave, monitor):
+    for text in status_lines(wave, monitor, labels):
         click.echo(text)
     click.echo(f"\n(counted in {elapsed:.2f} s)", err=True)
 
