@@ -36,6 +36,7 @@ from surveyapp import jobs, mail
 from surveyapp.extensions import db
 from surveyapp.models import Invitation, Job, MailDelivery, RegisterPerson, Wave, utcnow
 from surveyapp.questionnaire.model import localize
+from surveyapp.services.waves import count_invitations
 from surveyapp.survey.service import issue_token, questionnaire_of
 
 UNCERTAIN_PREFIX = "uncertain: "
@@ -124,16 +125,6 @@ def count_candidates(wave_id: int, kind: str) -> int:
     return int(
         db.session.execute(
             select(func.count()).select_from(candidates(wave_id, kind).subquery())
-        ).scalar_one()
-    )
-
-
-def count_invitations(wave_id: int) -> int:
-    return int(
-        db.session.execute(
-            select(func.count())
-            .select_from(Invitation)
-            .where(Invitation.wave_id == wave_id, Invitation.withdrawn_at.is_(None))
         ).scalar_one()
     )
 

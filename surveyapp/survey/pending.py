@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, text
 
+from surveyapp import crypto
 from surveyapp.extensions import db
 from surveyapp.models import PendingSubmission, Response, Wave, random_response_id, utcnow
 
@@ -51,8 +50,7 @@ class PendingUnreadableError(RuntimeError):
 def _key() -> bytes:
     """The sealing key: derived, with its own ``info``, from a secret the database never holds."""
     secret = current_app.config.get("ANSWER_KEY") or current_app.config["SECRET_KEY"]
-    material = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO).derive(material)
+    return crypto.derive_key(secret, KEY_INFO)
 
 
 def _context(wave_id: int) -> bytes:
