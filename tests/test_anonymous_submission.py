@@ -336,4 +336,5 @@ def test_a_submit_that_waited_for_a_close_finds_the_wave_closed(
     assert outcome["submit"] == 410
     assert counts(pg_app) == (0, 0, 0)
     with pg_app.app_context():  # the answers are still there, in the draft
-        assert db.session.execute(select(DraftAnswers.answers)).scalar_one()["suggestie"] == "too late"
+        (invitation_id,) = db.session.execute(select(DraftAnswers.invitation_id)).one()
+        assert (service.draft_answers_of(invitation_id) or {})["suggestie"] == "too late"

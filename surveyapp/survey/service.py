@@ -484,6 +484,11 @@ def submit(
     The conditional UPDATE is the guard against double submits: under concurrent submits on
     PostgreSQL the second UPDATE waits for the first to commit, then matches no row.
     """
+    # The wave first, then the draft: the order in which a close locks them too (the close deletes
+    # the drafts of those who did not submit), so a submit and a close never wait on each other
+    # in a cycle. A submit that meets a closed wave says so, whatever became of its draft.
+    if db.session.execute(_WAVE_STATE_HELD, {"wave_id": wave_id}).scalar_one() != "open":
+        return SubmitResult("closed")
     draft = lock_draft(invitation_id)
     # Read the flag fresh (not from the identity map): a simultaneous submit that held the draft's
     # lock has committed by now, and then this one must say "already answered", not "incomplete".
@@ -496,8 +501,6 @@ def submit(
     incomplete = missing_required(questionnaire, answers)
     if incomplete is not None:
         return SubmitResult("incomplete", incomplete)
-    if db.session.execute(_WAVE_STATE_HELD, {"wave_id": wave_id}).scalar_one() != "open":
-        return SubmitResult("closed")
     claimed = db.session.execute(
         update(Invitation)
         .where(Invitation.id == invitation_id, Invitation.submitted.is_(False))
