@@ -225,3 +225,17 @@ def test_a_preview_uses_the_words_of_the_wave_mode(app: Flask, anonymous: bool) 
         warned = "but its questionnaire tells respondents their answers are anonymous" in page.text
         assert warned is not anonymous
         assert ("welcome (nl), welcome (en)" in page.text) is not anonymous
+
+
+def test_the_planners_warning_names_places_in_the_questionnaires_language_order() -> None:
+    """A questionnaire read back from PostgreSQL (JSONB sorts keys) names places as the file does."""
+    import dataclasses
+
+    from surveyapp.planner.waves import anonymity_claims
+    from surveyapp.questionnaire import load_questionnaire
+
+    from_file = load_questionnaire(MINI)
+    assert from_file.welcome is not None
+    from_jsonb = dataclasses.replace(from_file, welcome=dict(sorted(from_file.welcome.items())))
+    assert list(from_jsonb.welcome or {}) == ["en", "nl"]
+    assert anonymity_claims(from_file) == anonymity_claims(from_jsonb) == ["welcome (nl)", "welcome (en)"]

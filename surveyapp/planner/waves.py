@@ -459,8 +459,11 @@ def anonymity_claims(questionnaire: Questionnaire) -> list[str]:
             texts += [(f"question {question.id}", choice.label) for choice in question.choices]
             texts += [(f"question {question.id}", item.label) for item in question.items]
     found: list[str] = []
+    # In the questionnaire's language order: a text read back from PostgreSQL (JSONB) has its
+    # languages in another order than the file.
+    order = {lang: index for index, lang in enumerate(questionnaire.languages)}
     for where, text in texts:
-        for lang, value in (text or {}).items():
+        for lang, value in sorted((text or {}).items(), key=lambda item: (order.get(item[0], 99), item[0])):
             place = f"{where} ({lang})"
             if mail.ANONYMITY_WORDS.search(str(value)) and place not in found:
                 found.append(place)
