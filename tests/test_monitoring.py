@@ -361,13 +361,14 @@ def test_cli_status_prints_the_same_numbers(app: Flask, example: int) -> None:
         "* not shown: 1 group(s) with fewer than 10 invited",
         "* not shown either: 1 larger group(s), so that the small ones cannot be worked out from the total",
     ]
-    assert section("status")[2:] == [
+    # Columns the questionnaire asks about are named by its question (English by default).
+    assert section("What is your situation")[2:] == [
         "(no group of this column can be shown)",
         "* not shown: 1 group(s) with fewer than 10 invited",
         "* not shown either: 1 larger group(s), so that the small ones cannot be worked out from the total",
     ]
     assert ["(no", "value)", "10", "2", "20.0%", "-30.0", "<<", "lagging"] in [
-        line.split() for line in section("contract")
+        line.split() for line in section("What contract do you have")
     ]
     per_day = section("responses per day")
     assert per_day[-1].split() == ["2026-03-05", "5", "20", "50.0%"]
